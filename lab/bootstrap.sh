@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Prepare this machine to run the fediops lab and test suite. Idempotent: every step checks
+# before it acts, so `make lab` and `make test` call it unconditionally.
+#
+#   - Debian packages: podman, runc, debootstrap (+ a few CLI tools the tests use)
+#   - /etc/containers/containers.conf.d/fediops.conf: runc runtime and ulimits this host allows
+#   - .venv/ with the pinned controller tooling (requirements-dev.txt)
+#   - the lab SSH key pair under $FEDIOPS_LAB_HOME
+#   - ansible-test's pip bootstrap stand-in (the real one is downloaded from an unreachable host)
+#   - the base image (lab/image/build.sh, rebuilt only when its recipe changes)
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "$0")/.." && pwd)
+: "${FEDIOPS_LAB_HOME:=$HOME/.fediops-lab}"
+venv="$repo_root/.venv"
+
+log() { printf '[bootstrap] %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bootstrap: run as root (rootful podman is required for systemd containers on this host's cgroup v1)" >&2
+  exit 1
+fi
+
+host_packages=(podman runc debootstrap containernetworking-plugins golang-github-containernetworking-plugin-dnsname
+               openssh-client make git curl wrk postgresql-client redis-tools)
+missing=()
+for pkg in "${host_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# crun (podman's default) refuses this host's hybrid cgroup hierarchy; the hard limit for
+# open files/processes here is 20000, below podman's default request.
+conf_dir=/etc/containers/containers.conf.d
+conf_file=$conf_dir/50-fediops.conf
+wanted_conf=$(cat <<'EOF'
+# Managed by fediops lab/bootstrap.sh
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=20000:20000"]
+
+[engine]
+runtime = "runc"
+EOF
+)
+if [ "$(cat "$conf_file" 2>/dev/null)" != "$wanted_conf" ]; then
+  log "writing $conf_file"
+  mkdir -p "$conf_dir"
+  printf '%s\n' "$wanted_conf" >"$conf_file"
+fi
+
+# Many systemd containers each want inotify instances.
+if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
+  sysctl -q -w fs.inotify.max_user_instances=1024
+fi
+
+req_hash=$(sha256sum "$repo_root/requirements-dev.txt" | cut -c1-16)
+if [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
+  log "creating $venv from requirements-dev.txt"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q -r "$repo_root/requirements-dev.txt"
+  echo "$req_hash" >"$venv/.requirements-hash"
+fi
+
+mkdir -p "$FEDIOPS_LAB_HOME/ssh"
+chmod 700 "$FEDIOPS_LAB_HOME/ssh"
+if [ ! -f "$FEDIOPS_LAB_HOME/ssh/id_ed25519" ]; then
+  log "generating the lab SSH key"
+  ssh-keygen -q -t ed25519 -N '' -C fediops-lab -f "$FEDIOPS_LAB_HOME/ssh/id_ed25519"
+fi
+
+# ansible-test bootstraps pip in each venv it makes by downloading get-pip.py; this stand-in
+# does the same offline. ensurepip runs in its own process: called in-process it sets
+# PIP_CONFIG_FILE=/dev/null, and the following pip would lose /etc/pip.conf's CA bundle.
+getpip_cache="$HOME/.ansible/test/cache"
+mkdir -p "$getpip_cache"
+for version in 24_2 24_3 25_0 25_1; do
+  target="$getpip_cache/get_pip_${version}.py"
+  if ! cmp -s "$repo_root/lab/get_pip_offline.py" "$target"; then
+    cp "$repo_root/lab/get_pip_offline.py" "$target"
+  fi
+done
+
+"$repo_root/lab/image/build.sh"
+log "ready"
