@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import time
+
+import pytest
+
+from ansible_collections.fediops.mastodon.plugins.module_utils import versions
+from ansible_collections.fediops.mastodon.plugins.modules import mastodon_migration_gate as gate_module
+from .test_mastodon_migrate import make_release, conn_args, schema  # noqa: F401  (fixture)
+from .utils import run_module
+
+SECRETS = dict((k, 'x') for k in versions.BASE_SECRETS + versions.AR_ENCRYPTION_SECRETS)
+
+
+@pytest.fixture
+def args(tmp_path, pg_server, redis_server, redis_client):
+    release = make_release(str(tmp_path / 'r'), pre=['20250101000001'], post=['20250201000001'], version='4.5.2')
+    return dict(conn_args(pg_server), release_path=release, min_replicas=0, last_backup_time=str(time.time() - 600),
+                environment=SECRETS, redis_unix_socket=redis_server['redis_unix_socket'], min_disk_free_percent=1)
+
+
+def test_gate_passes(args, schema, redis_client):
+    res = run_module(gate_module, args)
+    verdict = res['verdict']
+    assert verdict['passed'] and verdict['failed'] == []
+    assert verdict['skipped'] == ['replica_replay']
+    assert res['pending_pre'] == ['20250101000001'] and res['pending_post'] == ['20250201000001']
+    assert res['target_version'] == '4.5.2' and res['schema_version'] == '20240101000000'
+    assert gate_module.REPLICATION_SQL in res['queries'] and 'redis: SMEMBERS queues' in res['queries']
+    assert res['changed'] is False
+
+
+def test_gate_refuses_long_transaction_old_backup_and_latency(args, schema, pg_server, redis_client):
+    import psycopg2
+    other = psycopg2.connect(**dict(host=pg_server['login_host'], port=pg_server['login_port'], user='mastodon',
+                                    password=pg_server['login_password'], dbname=pg_server['db']))
+    other.cursor().execute('SELECT 1')                 # leaves the transaction open
+    time.sleep(0.3)
+    redis_client.sadd('queues', 'ingress')
+    redis_client.lpush('queue:ingress', json.dumps({'enqueued_at': int((time.time() - 500) * 1000)}))
+    try:
+        res = run_module(gate_module, dict(args, max_transaction_age=0.2, last_backup_time='2020-01-01T00:00:00Z',
+                                           environment={'SECRET_KEY_BASE': 'x'}), expect_fail=True)
+    finally:
+        other.close()
+    failed = dict((f['check'], f) for f in res['verdict']['failed'])
+    assert sorted(failed) == ['backup_age', 'long_transactions', 'secrets', 'sidekiq_latency']
+    assert failed['long_transactions']['threshold'] == 0.2
+    assert failed['sidekiq_latency']['reason'].startswith('queue ingress: oldest job waited 50')
+    assert 'VAPID_PRIVATE_KEY' in failed['secrets']['value']
+    assert res['msg'].startswith('migration gate refused: ')
+    # the gate changes nothing
+    schema.execute('SELECT count(*) FROM schema_migrations')
+    assert schema.fetchone() == (1,)
+
+
+def test_gate_unmeasured_and_skips(args, schema, tmp_path):
+    a = dict(args, min_replicas=1, disk_path=str(tmp_path / 'absent'))
+    del a['last_backup_time']
+    res = run_module(gate_module, a, expect_fail=True)
+    failed = dict((f['check'], f['reason']) for f in res['verdict']['failed'])
+    assert failed['replica_replay'].startswith('not measured: replica_host is not set')
+    assert failed['replication'] == '0 replica(s) streaming from the primary'
+    assert failed['backup_age'] == 'not measured: no backup source: set last_backup_time or pgbackrest_stanza'
+    assert 'run the gate on the database host or set disk_path' in failed['disk_free']
+    res = run_module(gate_module, dict(a, skip_checks=['replication', 'replica_replay', 'backup_age', 'disk_free']))
+    assert res['verdict']['passed']
+
+
+def test_gate_refuses_pgbouncer(args, schema, pgbouncer_server):
+    res = run_module(gate_module, dict(args, login_port=6432), expect_fail=True)
+    assert "PgBouncer's port" in res['msg']
+    res = run_module(gate_module, dict(args, login_port=pgbouncer_server['login_port']), expect_fail=True)
+    assert 'sits in between' in res['msg']
+    res = run_module(gate_module, dict(args, login_port=pgbouncer_server['login_port'], db='pgbouncer'), expect_fail=True)
+    assert 'is PgBouncer (its admin console answered SHOW VERSION)' in res['msg']
+
+
+def test_gate_argument_errors(args, tmp_path):
+    res = run_module(gate_module, dict(args, skip_checks=['backups']), expect_fail=True)
+    assert 'value of skip_checks must be one or more of' in res['msg']
+    res = run_module(gate_module, dict(args, pgbackrest_stanza='main'), expect_fail=True)
+    assert 'mutually exclusive: last_backup_time|pgbackrest_stanza' in res['msg']
+    res = run_module(gate_module, dict(args, release_path=str(tmp_path)), expect_fail=True)
+    assert 'target_version not given' in res['msg']
+    res = run_module(gate_module, dict(args, last_backup_time='yesterday'), expect_fail=True)
+    assert 'neither epoch seconds nor ISO 8601' in res['msg']
+
+
+def test_pgbackrest_info_parsing():
+    info = [{'name': 'main', 'backup': [{'timestamp': {'start': 1, 'stop': 100}, 'error': False},
+                                        {'timestamp': {'start': 200, 'stop': 300}, 'error': True}]},
+            {'name': 'other', 'backup': []}]
+    assert gate_module.pgbackrest_last_backup(info) == 100.0
+    assert gate_module.pgbackrest_last_backup([{'backup': []}]) is None
+    assert gate_module.parse_backup_time('2026-01-01T00:00:00Z') == 1767225600.0
+    assert gate_module.parse_backup_time('1767225600') == 1767225600.0

@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import threading
+import time
+
+from ansible_collections.fediops.mastodon.plugins.modules import sidekiq_queues
+from .utils import run_module
+
+
+def seed(client, now):
+    client.sadd('queues', 'default', 'ingress')
+    client.lpush('queue:ingress', json.dumps({'class': 'ActivityPub::ProcessingWorker', 'enqueued_at': int((now - 90) * 1000)}))
+    client.lpush('queue:default', json.dumps({'class': 'X', 'enqueued_at': now - 5.0}))
+    client.sadd('processes', 'sk1:10:a', 'sk2:20:b')
+    client.hset('sk1:10:a', mapping={'info': json.dumps({'hostname': 'sk1', 'queues': ['default']}), 'busy': 2, 'beat': now})
+    client.hset('sk2:20:b', mapping={'info': json.dumps({'hostname': 'sk2', 'queues': ['ingress']}), 'busy': 0, 'beat': now})
+
+
+def test_report_and_latency_limit(redis_server, redis_client):
+    seed(redis_client, time.time())
+    args = dict(redis_unix_socket=redis_server['redis_unix_socket'])
+    res = run_module(sidekiq_queues, args)
+    assert not res['changed']
+    assert res['queues']['ingress']['latency'] >= 89 and res['queues']['default']['depth'] == 1
+    assert res['summary']['busy'] == 2 and res['summary']['processes'] == 2
+    assert 'SMEMBERS queues' in res['commands']
+
+    res = run_module(sidekiq_queues, dict(args, max_latency=600, queue_max_latency={'ingress': 60}), expect_fail=True)
+    assert res['msg'].startswith('Sidekiq latency over the limit: queue ingress: oldest job waited')
+    assert '(limit 60.0 s)' in res['msg']
+
+    res = run_module(sidekiq_queues, dict(args, queues=['mailers', 'default']))
+    assert sorted(res['queues']) == ['default', 'mailers']
+
+
+def test_wait_until_idle(redis_server, redis_client):
+    seed(redis_client, time.time())
+    args = dict(redis_unix_socket=redis_server['redis_unix_socket'], hostname='sk1', wait_until='idle',
+                timeout=5, poll_interval=0.05)
+
+    def finish():
+        time.sleep(0.3)
+        redis_client.hset('sk1:10:a', 'busy', 0)
+    t = threading.Thread(target=finish)
+    t.start()
+    res = run_module(sidekiq_queues, args)
+    t.join()
+    assert res['summary']['busy'] == 0 and 0.2 < res['waited'] < 5
+    assert [p['identity'] for p in res['processes']] == ['sk1:10:a']
+
+    redis_client.hset('sk1:10:a', 'busy', 3)
+    res = run_module(sidekiq_queues, dict(args, timeout=0), expect_fail=True)
+    assert res['msg'] == 'Sidekiq processes still busy after 0s: sk1:10:a (3 busy)'
+
+
+def test_namespace_and_connection_errors(redis_server, redis_client):
+    redis_client.sadd('mastodon:queues', 'pull')
+    redis_client.lpush('mastodon:queue:pull', json.dumps({'enqueued_at': time.time() - 1}))
+    res = run_module(sidekiq_queues, dict(redis_unix_socket=redis_server['redis_unix_socket'], redis_namespace='mastodon'))
+    assert res['queues']['pull']['depth'] == 1
+    res = run_module(sidekiq_queues, dict(redis_unix_socket='/nonexistent/redis.sock'), expect_fail=True)
+    assert res['msg'].startswith('Unable to connect to Redis at socket /nonexistent/redis.sock')
+    res = run_module(sidekiq_queues, dict(wait_until='forever'), expect_fail=True)
+    assert 'value of wait_until must be one of: none, idle, empty' in res['msg']
