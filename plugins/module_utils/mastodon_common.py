@@ -209,17 +209,29 @@ def direct_postgres_problem(params, server_port=None, is_pgbouncer=False):
 
 
 def ensure_direct_postgres(module, conn, params=None):
-    """Fail the module unless ``conn`` goes straight to Postgres (not through PgBouncer)."""
+    """Fail the module unless ``conn`` goes straight to Postgres (not through PgBouncer).
+
+    ``SELECT inet_server_port()`` answers on Postgres (and, forwarded, through a pooled
+    PgBouncer connection, where the port differs from ours); PgBouncer's admin console rejects
+    it, and is then recognised by ``SHOW VERSION``. Postgres never sees the SHOW, so its log
+    stays free of errors.
+    """
     params = params if params is not None else module.params
-    answers = is_pgbouncer_console(conn)
     server_port = None
-    if not answers:
-        cur = conn.cursor()
-        try:
-            cur.execute('SELECT inet_server_port()')
-            server_port = cur.fetchone()[0]
-        finally:
-            cur.close()
-    problem = direct_postgres_problem(params, server_port=server_port, is_pgbouncer=answers)
+    console = False
+    cur = conn.cursor()
+    try:
+        cur.execute('SELECT inet_server_port()')
+        server_port = cur.fetchone()[0]
+    except Exception:  # pylint: disable=broad-except
+        if not conn.autocommit:
+            conn.rollback()
+        console = is_pgbouncer_console(conn)
+        if not console:
+            module.fail_json(msg='%s does not answer "SELECT inet_server_port()"; is it PostgreSQL?'
+                                 % describe_postgres_target(params))
+    finally:
+        cur.close()
+    problem = direct_postgres_problem(params, server_port=server_port, is_pgbouncer=console)
     if problem:
         module.fail_json(msg=problem)

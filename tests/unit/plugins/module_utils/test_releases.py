@@ -56,7 +56,7 @@ def test_install_activate_rollback_prune(base, tmp_path):
     assert os.readlink(os.path.join(base, 'current')) == os.path.join(base, 'releases', '4.5.2')
     assert layout.state()['previous'] == '4.4.8'
 
-    changed, _ = r.rollback(layout)
+    changed, _actions = r.rollback(layout)
     assert changed and layout.state()['current'] == '4.4.8' and layout.state()['previous'] == '4.5.2'
     r.rollback(layout)                       # and forward again
     assert layout.state()['current'] == '4.5.2'

@@ -5,7 +5,6 @@ __metaclass__ = type
 import os
 import sys
 
-import pytest
 
 from ansible_collections.fediops.mastodon.plugins.modules import mastodon_migrate
 from .utils import run_module
@@ -56,16 +55,6 @@ def make_release(root, pre, post, version='4.5.2'):
 
 def conn_args(pg):
     return dict((k, pg[k]) for k in ('login_host', 'login_port', 'login_user', 'login_password', 'db'))
-
-
-@pytest.fixture
-def schema(pg_conn):
-    cur = pg_conn.cursor()
-    cur.execute('DROP TABLE IF EXISTS schema_migrations')
-    cur.execute('CREATE TABLE schema_migrations (version character varying PRIMARY KEY)')
-    cur.execute("INSERT INTO schema_migrations VALUES ('20240101000000')")
-    yield cur
-    cur.execute('DROP TABLE IF EXISTS schema_migrations')
 
 
 def applied(cur):

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.fediops.mastodon.plugins.module_utils import versions
 from ansible_collections.fediops.mastodon.plugins.modules import mastodon_migration_gate as gate_module
-from .test_mastodon_migrate import make_release, conn_args, schema  # noqa: F401  (fixture)
+from .test_mastodon_migrate import make_release, conn_args
 from .utils import run_module
 
 SECRETS = dict((k, 'x') for k in versions.BASE_SECRETS + versions.AR_ENCRYPTION_SECRETS)
