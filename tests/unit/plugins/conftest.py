@@ -93,7 +93,7 @@ def pg_server(server_dir):
     subprocess.check_call(prefix + [os.path.join(bindir, 'pg_ctl'), '-D', data, '-o', opts, '-w', '-l',
                                     os.path.join(base, 'pg.log'), 'start'], stdout=subprocess.DEVNULL)
     info = {'login_host': '127.0.0.1', 'login_port': port, 'login_user': 'mastodon',
-            'login_password': PG_PASSWORD, 'db': 'postgres', 'socket_dir': base}
+            'login_password': PG_PASSWORD, 'db': 'postgres', 'socket_dir': base, 'bindir': bindir}
     try:
         conn = psycopg2.connect(host='127.0.0.1', port=port, user='mastodon', password=PG_PASSWORD, dbname='postgres')
         conn.autocommit = True
@@ -175,3 +175,25 @@ def redis_client(redis_server):
     client.flushall()
     yield client
     client.close()
+
+
+@pytest.fixture(scope='session')
+def pg_replica(server_dir, pg_server):
+    """A streaming replica of pg_server (pg_basebackup -R), on its own loopback port."""
+    base, prefix, _uid, _gid = server_dir
+    bindir = pg_server['bindir']
+    data = os.path.join(base, 'pg-replica')
+    env = dict(os.environ, PGPASSWORD=PG_PASSWORD)
+    subprocess.check_call(prefix + ['env', 'PGPASSWORD=%s' % PG_PASSWORD, os.path.join(bindir, 'pg_basebackup'),
+                                    '-h', '127.0.0.1', '-p', str(pg_server['login_port']), '-U', 'mastodon', '-D', data,
+                                    '-R', '-X', 'stream', '--no-sync', '-c', 'fast'], stdout=subprocess.DEVNULL, env=env)
+    port = _free_port()
+    opts = "-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='%s' -c fsync=off " \
+           "-c max_connections=40 -c shared_buffers=16MB -c hot_standby=on" % (port, base)
+    subprocess.check_call(prefix + [os.path.join(bindir, 'pg_ctl'), '-D', data, '-o', opts, '-w', '-l',
+                                    os.path.join(base, 'pg-replica.log'), 'start'], stdout=subprocess.DEVNULL)
+    try:
+        yield dict(pg_server, login_port=port)
+    finally:
+        subprocess.call(prefix + [os.path.join(bindir, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

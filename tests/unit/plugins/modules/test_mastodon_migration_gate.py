@@ -79,6 +79,32 @@ def test_gate_refuses_pgbouncer(args, schema, pgbouncer_server):
     assert 'is PgBouncer (its admin console answered SHOW VERSION)' in res['msg']
 
 
+def test_gate_refuses_paused_replica(args, schema, pg_replica):
+    import psycopg2
+    a = dict(args, min_replicas=1, replica_host='127.0.0.1', replica_port=pg_replica['login_port'])
+    deadline = time.time() + 10
+    while True:                                # wait for the replica to report streaming
+        res = run_module(gate_module, a, expect_fail=None)
+        if res['verdict']['passed'] or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert res['verdict']['passed'], res['verdict']['failed']
+    replica = psycopg2.connect(host='127.0.0.1', port=pg_replica['login_port'], user='mastodon',
+                               password=pg_replica['login_password'], dbname=pg_replica['db'])
+    replica.autocommit = True
+    replica.cursor().execute('SELECT pg_wal_replay_pause()')
+    try:
+        res = run_module(gate_module, a, expect_fail=True)
+    finally:
+        replica.cursor().execute('SELECT pg_wal_replay_resume()')
+        replica.close()
+    failed = [(f['check'], f['reason']) for f in res['verdict']['failed']]
+    assert ('replica_replay', 'WAL replay is paused on the replica') in failed
+    # pointing the replica check at the primary is caught too
+    res = run_module(gate_module, dict(a, replica_port=args['login_port']), expect_fail=True)
+    assert 'the replica is not in recovery' in res['msg']
+
+
 def test_gate_argument_errors(args, tmp_path):
     res = run_module(gate_module, dict(args, skip_checks=['backups']), expect_fail=True)
     assert 'value of skip_checks must be one or more of' in res['msg']

@@ -34,7 +34,7 @@ def _fail_json(self, msg, **kwargs):
 
 
 def run_module(module, args, check_mode=False, diff=True, expect_fail=False):
-    """Return the result dict; asserts the module failed (or did not) as expected."""
+    """Return the result dict; asserts the module failed (or did not) as expected (None: either)."""
     full = dict(args)
     full['_ansible_check_mode'] = check_mode
     full['_ansible_diff'] = diff
@@ -44,10 +44,14 @@ def run_module(module, args, check_mode=False, diff=True, expect_fail=False):
         try:
             module.main()
         except ModuleExit as e:
+            if expect_fail is None:
+                return e.result
             if expect_fail:
                 raise AssertionError('module succeeded but a failure was expected: %r' % (e.result,))
             return e.result
         except ModuleFail as e:
+            if expect_fail is None:
+                return e.result
             if not expect_fail:
                 raise AssertionError('module failed: %s\n%r' % (e.result.get('msg'), e.result))
             return e.result
