@@ -17,6 +17,7 @@ if podman image exists "$image:$recipe_hash"; then
 fi
 
 rootfs=$(mktemp -d /var/tmp/fediops-rootfs.XXXXXX)
+chmod 755 "$rootfs"
 cleanup() {
   for fs in proc sys dev/pts dev; do umountpoint="$rootfs/$fs"; mountpoint -q "$umountpoint" && umount -l "$umountpoint"; done
   rm -rf "$rootfs"
@@ -80,4 +81,8 @@ for fs in dev/pts dev proc; do umount -l "$rootfs/$fs"; done
 echo "[image] importing"
 tar -C "$rootfs" -c . | podman import --change 'CMD ["/sbin/init"]' - "$image:$recipe_hash" >/dev/null
 podman tag "$image:$recipe_hash" "$image:current"
+# Older recipes' images go, unless a container still uses them.
+for old in $(podman images --format "{{.Repository}}:{{.Tag}}" "$image" | grep -v -e ":$recipe_hash$" -e ":current$"); do
+  podman rmi "$old" >/dev/null 2>&1 || true
+done
 echo "[image] built $image:$recipe_hash"

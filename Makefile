@@ -1,0 +1,63 @@
+# Developer entry points. The README's two set-up commands are `make lab` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 0
+SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+S ?=
+
+.PHONY: help bootstrap lab lab-down lab-health check lint yamllint ansible-lint unit sanity molecule molecule-all build test
+
+help:
+	@echo "make lab        bootstrap this machine, create the lab, converge playbooks/site.yml, print health"
+	@echo "make lab-down   remove the lab's containers and network"
+	@echo "make test       lint, sanity, unit tests and every molecule scenario (what CI runs)"
+	@echo "make check      the fast inner loop: lint + unit tests"
+	@echo "make molecule S=<scenario>   one molecule scenario (scenarios: $(SCENARIOS))"
+	@echo "make build      build the collection artifact"
+
+bootstrap:
+	@bash lab/bootstrap.sh
+
+lab: bootstrap
+	ansible-playbook lab/playbooks/create.yml
+	ansible-playbook playbooks/site.yml
+	@$(MAKE) --no-print-directory lab-health
+
+lab-health:
+	@ansible-playbook lab/playbooks/health.yml
+
+lab-down: bootstrap
+	ansible-playbook lab/playbooks/destroy.yml
+
+yamllint:
+	yamllint --strict .
+
+ansible-lint:
+	ansible-lint --profile production
+
+lint: yamllint ansible-lint
+
+unit:
+	pytest tests/unit
+
+check: bootstrap lint unit
+
+sanity: bootstrap
+	bash tests/sanity/run.sh
+
+molecule: bootstrap
+	@test -n "$(S)" || { echo "usage: make molecule S=<scenario>  ($(SCENARIOS))"; exit 2; }
+	molecule test -s $(S)
+
+molecule-all: bootstrap
+	@for s in $(SCENARIOS); do echo "=== molecule scenario $$s ==="; molecule test -s $$s || exit 1; done
+
+build: bootstrap
+	@rm -rf .cache/build && mkdir -p .cache/build
+	ansible-galaxy collection build --force --output-path .cache/build .
+	@bash tests/check_build.sh .cache/build/fediops-mastodon-*.tar.gz
+
+test: bootstrap lint sanity unit build molecule-all

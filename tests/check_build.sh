@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fail when the built collection artifact carries any dev-only or lab file.
+set -euo pipefail
+artifact=$1
+forbidden='^(lab|molecule|inventories|bench|collections|\.ci|\.venv|tests/unit|tests/molecule)/|^(ansible\.cfg|Makefile|requirements-dev\.txt|pytest\.ini)$|Mastodon-interface fixture|/fixture/'
+listing=$(tar -tzf "$artifact" | sed 's|^\./||')
+if leaked=$(grep -E "$forbidden" <<<"$listing"); then
+  echo "build: the artifact contains dev/lab files:" >&2
+  echo "$leaked" >&2
+  exit 1
+fi
+for required in MANIFEST.json FILES.json meta/runtime.yml roles/common/meta/argument_specs.yml plugins/modules/nftables_service.py playbooks/site.yml; do
+  grep -qx "$required" <<<"$listing" || { echo "build: $required missing from $artifact" >&2; exit 1; }
+done
+echo "build: $(basename "$artifact") has $(wc -l <<<"$listing") entries and no dev/lab files"
