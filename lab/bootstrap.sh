@@ -5,7 +5,7 @@
 #   - Debian packages: podman, runc, debootstrap (+ a few CLI tools the tests use)
 #   - /etc/containers/containers.conf.d/fediops.conf: runc runtime and ulimits this host allows
 #   - .venv/ with the pinned controller tooling (requirements-dev.txt)
-#   - the lab SSH key pair under $FEDIOPS_LAB_HOME
+#   - the lab SSH key pair and certificate authority under $FEDIOPS_LAB_HOME
 #   - ansible-test's pip bootstrap stand-in (the real one is downloaded from an unreachable host)
 #   - the base image (lab/image/build.sh, rebuilt only when its recipe changes)
 set -euo pipefail
@@ -71,6 +71,18 @@ chmod 700 "$FEDIOPS_LAB_HOME/ssh"
 if [ ! -f "$FEDIOPS_LAB_HOME/ssh/id_ed25519" ]; then
   log "generating the lab SSH key"
   ssh-keygen -q -t ed25519 -N '' -C fediops-lab -f "$FEDIOPS_LAB_HOME/ssh/id_ed25519"
+fi
+
+# The lab's certificate authority: roles that serve TLS in the lab (object storage for pgBackRest,
+# the CDN edges) sign their certificates with it, and common installs it in every trust store.
+mkdir -p "$FEDIOPS_LAB_HOME/ca"
+chmod 700 "$FEDIOPS_LAB_HOME/ca"
+if [ ! -f "$FEDIOPS_LAB_HOME/ca/ca.crt" ]; then
+  log "creating the lab certificate authority"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=fediops lab CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$FEDIOPS_LAB_HOME/ca/ca.key" -out "$FEDIOPS_LAB_HOME/ca/ca.crt" 2>/dev/null
 fi
 
 # ansible-test bootstraps pip in each venv it makes by downloading get-pip.py; this stand-in

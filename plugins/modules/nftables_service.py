@@ -66,6 +66,19 @@ options:
     description: Directory of per-service rule files.
     type: path
     default: /etc/nftables.d
+  units:
+    description:
+      - systemd units of this service that must never run without the firewall.
+      - Each gets a drop-in C(fediops-firewall.conf) with C(Requires=nftables.service) and
+        C(After=nftables.service), so the unit is not started when the ruleset failed to load at boot
+        (and is stopped if the firewall is stopped). With I(state=absent) the drop-ins are removed.
+    type: list
+    elements: str
+    default: []
+  systemd_dir:
+    description: Where unit drop-in directories live.
+    type: path
+    default: /etc/systemd/system
 requirements:
   - nft (Debian package C(nftables)) on the managed host
 notes:
@@ -87,6 +100,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+dropins:
+  description: Drop-in files managed for I(units).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/systemd/system/redis-server@cache.service.d/fediops-firewall.conf]
 path:
   description: The rule file managed.
   returned: always
@@ -112,6 +131,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+UNIT_PATTERN = re.compile(r"^[A-Za-z0-9:_.@-]+\.(service|socket)$")
+DROPIN_NAME = "fediops-firewall.conf"
+DROPIN_CONTENT = (
+    "# Managed by fediops.mastodon.nftables_service. This service must not run without the host\n"
+    "# firewall: when nftables.service fails at boot, this unit is not started either.\n"
+    "[Unit]\nRequires=nftables.service\nAfter=nftables.service\n"
+)
 
 
 def parse_sources(sources):
@@ -180,6 +206,8 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             config_file=dict(type="path", default="/etc/nftables.conf"),
             include_dir=dict(type="path", default="/etc/nftables.d"),
+            units=dict(type="list", elements="str", default=[]),
+            systemd_dir=dict(type="path", default="/etc/systemd/system"),
         ),
         required_if=[("state", "present", ["ports"])],
         supports_check_mode=True,
@@ -190,7 +218,11 @@ def main():
         module.fail_json(msg="name: %r must be lower-case letters, digits, '-' or '_' (at most 63)" % name)
 
     path = os.path.join(params["include_dir"], "%s.nft" % name)
-    result = dict(changed=False, path=path, rules="", commands=[])
+    result = dict(changed=False, path=path, rules="", commands=[], dropins=[])
+    units = [unit if "." in unit else unit + ".service" for unit in params["units"]]
+    bad_units = [unit for unit in units if not UNIT_PATTERN.match(unit)]
+    if bad_units:
+        module.fail_json(msg="units: %s are not systemd service or socket unit names" % ", ".join(bad_units), **result)
 
     if params["state"] == "present":
         bad_ports = [port for port in params["ports"] if not 1 <= port <= 65535]
@@ -213,8 +245,9 @@ def main():
 
     current = read_text(path)
     result["rules"] = wanted or ""
+    dropins_changed = manage_dropins(module, units, params["state"] == "present", result)
     if current == wanted:
-        module.exit_json(**result)
+        finish(module, dropins_changed, result)
 
     result["changed"] = True
     if module._diff:
@@ -243,6 +276,41 @@ def main():
         module.run_command(apply_cmd)
         module.fail_json(msg="nft failed to apply the ruleset; the previous rule file was restored: %s" % (err.strip() or out.strip()), **result)
 
+    finish(module, dropins_changed, result)
+
+
+def manage_dropins(module, units, present, result):
+    """Write or remove each unit's firewall drop-in; return whether any file changed."""
+    changed = False
+    for unit in units:
+        directory = os.path.join(module.params["systemd_dir"], "%s.d" % unit)
+        dropin = os.path.join(directory, DROPIN_NAME)
+        result["dropins"].append(dropin)
+        current = read_text(dropin)
+        wanted = DROPIN_CONTENT if present else None
+        if current == wanted:
+            continue
+        changed = True
+        if module.check_mode:
+            continue
+        if wanted is None:
+            os.unlink(dropin)
+        else:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            write_text(module, dropin, wanted)
+    return changed
+
+
+def finish(module, dropins_changed, result):
+    if dropins_changed:
+        result["changed"] = True
+        if not module.check_mode:
+            systemctl = module.get_bin_path("systemctl", required=True)
+            result["commands"].append("systemctl daemon-reload")
+            rc, out, err = module.run_command([systemctl, "daemon-reload"])
+            if rc != 0:
+                module.fail_json(msg="systemctl daemon-reload failed: %s" % (err.strip() or out.strip()), **result)
     module.exit_json(**result)
 
 
