@@ -8,7 +8,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 S ?=
 
-.PHONY: help bootstrap lab lab-down lab-health check lint yamllint ansible-lint unit sanity molecule molecule-all build test
+.PHONY: help bootstrap lab lab-down lab-health check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
 
 help:
 	@echo "make lab        bootstrap this machine, create the lab, converge playbooks/site.yml, print health"
@@ -43,6 +43,10 @@ lint: yamllint ansible-lint
 unit:
 	pytest tests/unit
 
+fixture-test: bootstrap
+	bash lab/fixture/build.sh
+	pytest lab/fixture/tests
+
 check: bootstrap lint unit
 
 sanity: bootstrap
@@ -60,4 +64,4 @@ build: bootstrap
 	ansible-galaxy collection build --force --output-path .cache/build .
 	@bash tests/check_build.sh .cache/build/fediops-mastodon-*.tar.gz
 
-test: bootstrap lint sanity unit build molecule-all
+test: bootstrap lint sanity unit fixture-test build molecule-all

@@ -21,8 +21,15 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-host_packages=(podman runc debootstrap containernetworking-plugins golang-github-containernetworking-plugin-dnsname
-               openssh-client make git curl wrk postgresql-client redis-tools)
+host_packages=(
+  # the lab substrate
+  podman runc debootstrap containernetworking-plugins golang-github-containernetworking-plugin-dnsname
+  openssh-client make git curl openssl
+  # test and bench tools run from the controller
+  shellcheck wrk postgresql-client redis-tools
+  # real servers the plugin unit tests start privately in temp dirs
+  postgresql-15 pgbouncer redis-server
+)
 missing=()
 for pkg in "${host_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -96,6 +103,9 @@ for version in 24_2 24_3 25_0 25_1; do
     cp "$repo_root/lab/get_pip_offline.py" "$target"
   fi
 done
+
+# The Mastodon-interface fixture's own tests run on the controller.
+bash "$repo_root/lab/fixture/tests/install-deps.sh" >/dev/null
 
 "$repo_root/lab/image/build.sh"
 log "ready"

@@ -4,7 +4,8 @@
 # ansible-test must run from a path ending in ansible_collections/<ns>/<name>, and lists files
 # through git. The repository is the collection root, and collections/ansible_collections/
 # fediops/mastodon is a symlink that resolves back to it, so we copy the files git knows about
-# (tracked + untracked, minus ignored) into .cache/sanity/ansible_collections/fediops/mastodon,
+# (tracked + untracked, minus ignored, minus the dev-only trees galaxy.yml's build_ignore keeps out
+# of the artifact: lab/, molecule/, bench/, inventories/, .ci/) into .cache/sanity/ansible_collections/fediops/mastodon,
 # `git init` there, and run from that copy.
 #
 # ansible-test bootstraps pip in each venv it builds from a get-pip script it downloads from a
@@ -43,7 +44,7 @@ find "$dest" -mindepth 1 -maxdepth 1 ! -name .git ! -name tests -exec rm -rf {} 
 [ -d "$dest/tests" ] && find "$dest/tests" -mindepth 1 -maxdepth 1 ! -name output -exec rm -rf {} +
 cd "$repo"
 git ls-files -co --exclude-standard -z \
-  | grep -zv -e '^collections/' -e '^\.cache/' \
+  | grep -zv -e '^collections/' -e '^\.cache/' -e '^lab/' -e '^molecule/' -e '^bench/' -e '^inventories/' -e '^\.ci/' \
   | while IFS= read -r -d '' f; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi; done \
   | tar --null --no-recursion -T - -cf - | tar -xf - -C "$dest"
 (
