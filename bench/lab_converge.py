@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Time standing up the lab and re-running playbooks/site.yml on it.
+
+Prints, for a full 13-host lab of its own (lab_name "bench", 10.89.49.0/24, so a running
+`make lab` is left alone):
+  - cold: lab/playbooks/create.yml + playbooks/site.yml from an existing base image (what `make lab`
+    does after bootstrap);
+  - no-op re-runs of site.yml with the default linear strategy over SSH, and with mitogen's
+    mitogen_linear strategy (opt-in accelerator), each with its `changed` total (must be 0).
+
+Usage: .venv/bin/python bench/lab_converge.py [--runs N] [--cold-mitogen] [--keep]
+Run `make bootstrap` first (the base image must exist).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.join(REPO, ".venv", "bin")
+OVERLAY = """---
+all:
+  vars:
+    lab_name: bench
+    lab_subnet_prefix: 10.89.49
+"""
+
+
+def mitogen_strategy_dir():
+    import ansible_mitogen  # noqa: F401  (from the project venv)
+
+    return os.path.join(os.path.dirname(ansible_mitogen.__file__), "plugins", "strategy")
+
+
+def run_playbook(playbook, overlay, mitogen=False):
+    env = dict(os.environ)
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    env["ANSIBLE_CONFIG"] = os.path.join(REPO, "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    if mitogen:
+        env["ANSIBLE_STRATEGY_PLUGINS"] = mitogen_strategy_dir()
+        env["ANSIBLE_STRATEGY"] = "mitogen_linear"
+    cmd = ["ansible-playbook", "-i", os.path.join(REPO, "inventories", "lab"), "-i", overlay, os.path.join(REPO, playbook)]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit("%s failed (rc=%d)" % (playbook, proc.returncode))
+    changed = sum(int(n) for n in re.findall(r"changed=(\d+)", proc.stdout))
+    hosts = len(re.findall(r"^\S+\s+: ok=", proc.stdout, re.M))
+    return elapsed, changed, hosts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2, help="no-op runs per strategy (the median is printed)")
+    parser.add_argument("--cold-mitogen", action="store_true", help="also time a cold converge with mitogen")
+    parser.add_argument("--keep", action="store_true", help="leave the bench lab running")
+    args = parser.parse_args()
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", prefix="fediops-bench-") as handle:
+        handle.write(OVERLAY)
+        handle.flush()
+        overlay = handle.name
+        print("nproc=%d  load(1m)=%.2f" % (os.cpu_count(), os.getloadavg()[0]))
+        colds = [("linear", False)] + ([("mitogen_linear", True)] if args.cold_mitogen else [])
+        try:
+            for label, mitogen in colds:
+                run_playbook("lab/playbooks/destroy.yml", overlay)
+                create_s, _, hosts = run_playbook("lab/playbooks/create.yml", overlay)
+                site_s, changed, _ = run_playbook("playbooks/site.yml", overlay, mitogen=mitogen)
+                print("cold make lab, %s: %.1f s (create %.1f s + site.yml %.1f s, %d hosts, %d changed)"
+                      % (label, create_s + site_s, create_s, site_s, hosts, changed))
+            for label, mitogen in (("linear over SSH", False), ("mitogen_linear over SSH", True)):
+                times, changes = [], []
+                for _ in range(args.runs):
+                    elapsed, changed, hosts = run_playbook("playbooks/site.yml", overlay, mitogen=mitogen)
+                    times.append(elapsed)
+                    changes.append(changed)
+                times.sort()
+                print("no-op site.yml, %s: %.1f s median of %d (min %.1f, max %.1f), changed=%d, %d hosts"
+                      % (label, times[len(times) // 2], len(times), times[0], times[-1], max(changes), hosts))
+        finally:
+            if not args.keep:
+                run_playbook("lab/playbooks/destroy.yml", overlay)
+
+
+if __name__ == "__main__":
+    main()
