@@ -1,0 +1,53 @@
+"""pgBackRest after a full backup and a restore drill (molecule side_effect)."""
+import json
+import os
+
+
+def test_restore_drill_recovered_rows_written_after_the_backup():
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-mol-backup-restore-drill.json")
+    with open(path) as handle:
+        report = json.load(handle)
+    # 1000 rows written after the full backup: only the archived WAL can have brought them back.
+    assert report["result"] == ["1000"], report
+    assert report["recovered_to"]
+
+
+def test_wal_is_archived_within_a_minute(lab_host):
+    db1 = lab_host("db1")
+    assert db1.check_output("su postgres -c \"psql -XAtc 'SHOW archive_timeout'\"") in ("1min", "60s")
+    assert db1.check_output("su postgres -c \"psql -XAtc 'SELECT failed_count FROM pg_stat_archiver'\"") == "0"
+
+
+def test_repository_holds_a_full_backup_and_the_retention_covers_three_weeks(lab_host):
+    db1 = lab_host("db1")
+    info = json.loads(db1.check_output("su postgres -c 'pgbackrest --stanza=mastodon --output=json info'"))
+    assert info[0]["status"]["code"] == 0
+    assert [b["type"] for b in info[0]["backup"]][:1] == ["full"]
+    conf = db1.file("/etc/pgbackrest.conf")
+    assert conf.mode == 0o600 and conf.user == "postgres"
+    text = conf.content_string
+    assert "repo1-retention-full-type=time" in text and "repo1-retention-full=21" in text
+    assert "repo1-retention-archive-type=full" in text
+    assert "repo1-storage-verify-tls=n" not in text
+
+
+def test_timers_schedule_weekly_full_and_daily_incremental(lab_host):
+    db1 = lab_host("db1")
+    for kind, calendar in (("full", "Sun"), ("incr", "Mon..Sat")):
+        timer = db1.service("pgbackrest-backup-%s.timer" % kind)
+        assert timer.is_enabled and timer.is_running
+        assert calendar in db1.check_output("systemctl show -p TimersCalendar --value pgbackrest-backup-%s.timer" % kind)
+
+
+def test_never_two_backups_at_once(lab_host):
+    db1 = lab_host("db1")
+    # Hold the backup lock as a running backup would; a second backup must wait, not run alongside.
+    result = db1.run("su postgres -c 'flock /run/lock/fediops-pgbackrest-backup.lock sleep 5' & sleep 1; "
+                     "timeout 2 su postgres -c '/usr/local/sbin/fediops-pgbackrest-backup incr'; echo rc=$?")
+    assert "rc=124" in result.stdout, result.stdout
+
+
+def test_restore_drill_left_nothing_behind(lab_host):
+    db1 = lab_host("db1")
+    assert not db1.file("/var/lib/postgresql/restore-drill").exists
+    assert not db1.socket("unix:///var/lib/postgresql/restore-drill/run/.s.PGSQL.5499").is_listening

@@ -1,0 +1,133 @@
+"""The data tier after converge and two switchovers under load (molecule side_effect).
+
+db1/db2 are the Postgres pair (either may be primary: the tests ask the running clusters),
+pgbouncer1 pools, web1 is an application host, mon1 is outside the groups allowed to reach Postgres.
+"""
+import json
+import os
+import time
+import uuid
+
+import pytest
+
+APP_PASSWORD = 'lab-mastodon-db-7f3c91'  # inventories/lab/group_vars/all/secrets.yml
+ADMIN_PASSWORD = 'lab-pgbouncer-admin-91d2'
+LAB_NAME = 'mol-postgresql'
+
+
+def psql(host, sql, db='postgres'):
+    return host.check_output("su postgres -c %s", "psql -X -At -d %s -c %s" % (db, _quote(sql)))
+
+
+def _quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def client(host, dsn, sql, password=APP_PASSWORD):
+    """Run SQL with psycopg2 on `host` (as an application would); return (rc, output)."""
+    script = (
+        "import psycopg2,sys\n"
+        "try:\n"
+        "    c=psycopg2.connect(sys.argv[1], connect_timeout=5); c.autocommit=True; cur=c.cursor(); cur.execute(sys.argv[2])\n"
+        "    print(cur.fetchall() if cur.description else cur.statusmessage)\n"
+        "except Exception as e:\n"
+        "    print(str(e).strip()); sys.exit(1)\n"
+    )
+    result = host.run("PGPASSWORD=%s python3 -c %s %s %s", password, script, dsn, sql)
+    return result.rc, result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def roles(lab_host):
+    """{'primary': name, 'replica': name} from the running clusters."""
+    found = {}
+    for name in ("db1", "db2"):
+        found["replica" if psql(lab_host(name), "SELECT pg_is_in_recovery()") == "t" else "primary"] = name
+    assert set(found) == {"primary", "replica"}, found
+    return found
+
+
+def test_row_written_on_primary_is_read_on_replica(lab_host, roles):
+    marker = str(uuid.uuid4())
+    psql(lab_host(roles["primary"]), "CREATE TABLE IF NOT EXISTS verify_replication (marker text); "
+         "INSERT INTO verify_replication VALUES ('%s')" % marker, db="mastodon_production")
+    replica = lab_host(roles["replica"])
+    for _ in range(50):
+        if psql(replica, "SELECT count(*) FROM verify_replication WHERE marker = '%s'" % marker, db="mastodon_production") == "1":
+            return
+        time.sleep(0.2)
+    pytest.fail("row written on %s never appeared on %s" % (roles["primary"], roles["replica"]))
+
+
+def test_replica_streams_through_an_active_slot(lab_host, roles):
+    primary = lab_host(roles["primary"])
+    assert psql(primary, "SELECT active FROM pg_replication_slots WHERE slot_name = '%s'" % roles["replica"]) == "t"
+    assert psql(primary, "SELECT state FROM pg_stat_replication WHERE application_name = '%s'" % roles["replica"]) == "streaming"
+    # No stale slot left on the replica to pin its WAL.
+    assert psql(lab_host(roles["replica"]), "SELECT count(*) FROM pg_replication_slots") == "0"
+
+
+def test_app_user_connects_through_pgbouncer_in_transaction_mode(lab_host, lab_addresses):
+    rc, out = client(lab_host("web1"), "host=%s port=6432 dbname=mastodon_production user=mastodon" % lab_addresses["pgbouncer1"],
+                     "SELECT current_user, inet_server_port()")
+    assert rc == 0, out
+    assert "'mastodon', 5432" in out
+    pgbouncer = lab_host("pgbouncer1")
+    rc, out = client(pgbouncer, "host=127.0.0.1 port=6432 dbname=pgbouncer user=pgbouncer_admin", "SHOW CONFIG",
+                     password=ADMIN_PASSWORD)
+    assert rc == 0, out
+    assert "('pool_mode', 'transaction'" in out
+    assert "('auth_type', 'hba'" in out
+
+
+def test_wrong_password_is_refused(lab_host, lab_addresses):
+    web1 = lab_host("web1")
+    for target in ("host=%s port=6432" % lab_addresses["pgbouncer1"], "host=%s port=5432" % lab_addresses["db1"]):
+        rc, out = client(web1, target + " dbname=mastodon_production user=mastodon", "SELECT 1", password="not-the-password")
+        assert rc == 1
+        assert "authentication failed" in out, out
+
+
+def test_host_outside_allowed_groups_cannot_reach_postgres(lab_host, lab_addresses, connect_error):
+    # mon1 is in no allowed group: the firewall refuses it before Postgres sees it.
+    assert connect_error(lab_host("mon1"), lab_addresses["db1"], 5432) == "No route to host"
+    assert connect_error(lab_host("mon1"), lab_addresses["pgbouncer1"], 6432) is None  # stats user from monitoring
+    # pgbouncer1 reaches 5432 but pg_hba gives it the application user only: no replication.
+    rc, out = client(lab_host("pgbouncer1"), "host=%s port=5432 dbname=mastodon_production user=replicator" % lab_addresses["db1"],
+                     "SELECT 1", password="lab-replicator-2b8e44")
+    assert rc == 1 and "no pg_hba.conf entry" in out, out
+
+
+def test_services_bind_to_the_private_address_and_need_the_firewall(lab_host, lab_addresses):
+    db1 = lab_host("db1")
+    assert db1.socket("tcp://%s:5432" % lab_addresses["db1"]).is_listening
+    assert not db1.socket("tcp://0.0.0.0:5432").is_listening
+    assert "nftables.service" in db1.check_output("systemctl show -p Requires --value postgresql@15-main").split()
+    pgbouncer = lab_host("pgbouncer1")
+    assert pgbouncer.socket("tcp://%s:6432" % lab_addresses["pgbouncer1"]).is_listening
+    assert not pgbouncer.socket("tcp://0.0.0.0:6432").is_listening
+    assert "nftables.service" in pgbouncer.check_output("systemctl show -p Requires --value pgbouncer").split()
+
+
+def test_pgbouncer_open_files_follow_max_client_conn(lab_host):
+    pgbouncer = lab_host("pgbouncer1")
+    max_client = int(pgbouncer.check_output("awk -F' = ' '/^max_client_conn/ {print $2}' /etc/pgbouncer/pgbouncer.ini"))
+    limit = int(pgbouncer.check_output("systemctl show -p LimitNOFILE --value pgbouncer"))
+    assert limit > max_client
+    pid = pgbouncer.check_output("systemctl show -p MainPID --value pgbouncer")
+    assert str(limit) in pgbouncer.check_output("grep 'Max open files' /proc/%s/limits" % pid)
+
+
+def test_no_plaintext_password_on_disk(lab_host):
+    assert APP_PASSWORD not in lab_host("pgbouncer1").check_output("cat /etc/pgbouncer/userlist.txt")
+    assert "SCRAM-SHA-256$4096:" in lab_host("pgbouncer1").check_output("cat /etc/pgbouncer/userlist.txt")
+
+
+def test_switchovers_under_load_lost_nothing(lab_host, roles):
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-%s-switchover.json" % LAB_NAME)
+    with open(path) as handle:
+        figures = json.load(handle)
+    assert figures["acknowledged_inserts"] > 1000
+    assert figures["acknowledged_inserts_lost"] == 0, figures
+    # Two switchovers (db1 -> db2 -> db1): roles are back where they started, both healthy.
+    assert roles == {"primary": "db1", "replica": "db2"}
