@@ -129,5 +129,16 @@ def test_switchovers_under_load_lost_nothing(lab_host, roles):
         figures = json.load(handle)
     assert figures["acknowledged_inserts"] > 1000
     assert figures["acknowledged_inserts_lost"] == 0, figures
-    # Two switchovers (db1 -> db2 -> db1): roles are back where they started, both healthy.
-    assert roles == {"primary": "db1", "replica": "db2"}
+    # Two switchovers (db1 -> db2 -> db1): roles were back where they started.
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-%s-roles-after-switchovers.json" % LAB_NAME)
+    with open(path) as handle:
+        assert json.load(handle) == {"db1": "f", "db2": "t"}
+
+
+def test_failover_promoted_db2_fenced_db1_and_db1_was_rebuilt_as_its_replica(lab_host, roles, lab_addresses):
+    # After the switchovers the side effect killed db1's postmaster and ran failover.yml, then rebuilt db1.
+    assert roles == {"primary": "db2", "replica": "db1"}
+    assert "host=%s " % lab_addresses["db2"] in lab_host("pgbouncer1").file("/etc/pgbouncer/databases.ini").content_string
+    rc, out = client(lab_host("web1"), "host=%s port=6432 dbname=mastodon_production user=mastodon" % lab_addresses["pgbouncer1"],
+                     "SELECT count(*) > 0 FROM fediops_switchover_probe")
+    assert rc == 0 and "True" in out, out
