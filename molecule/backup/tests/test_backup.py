@@ -42,7 +42,7 @@ def test_timers_schedule_weekly_full_and_daily_incremental(lab_host):
 def test_never_two_backups_at_once(lab_host):
     db1 = lab_host("db1")
     # Hold the backup lock as a running backup would; a second backup must wait, not run alongside.
-    result = db1.run("su postgres -c 'flock /run/lock/fediops-pgbackrest-backup.lock sleep 5' & sleep 1; "
+    result = db1.run("su postgres -c 'flock /var/spool/pgbackrest/fediops-backup.lock sleep 5' & sleep 1; "
                      "timeout 2 su postgres -c '/usr/local/sbin/fediops-pgbackrest-backup incr'; echo rc=$?")
     assert "rc=124" in result.stdout, result.stdout
 
