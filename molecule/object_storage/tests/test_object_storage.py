@@ -36,7 +36,7 @@ def s3(lab_host, secrets):
             command += ["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "%s:%s" % keys[creds]]
         if data is not None:
             web1.run("printf %s > /tmp/s3-upload", data)
-            command += ["--data-binary", "@/tmp/s3-upload"]
+            command += ["-T", "/tmp/s3-upload"]
         result = web1.run(" ".join(shlex.quote(part) for part in command + [ENDPOINT + path]))
         assert result.rc == 0, result.stderr
         return int(result.stdout), web1.file("/tmp/s3-body").content_string
@@ -66,7 +66,7 @@ def test_backups_bucket_takes_writes_with_its_own_credentials_only(s3):
     path = "/%s/archive/main/15-1/0000000100000000/000000010000000000000001-abc.gz" % BACKUPS
     assert s3("PUT", path, creds="backups", data="wal segment")[0] == 200
     assert s3("GET", path, creds="backups") == (200, "wal segment")
-    status, body = s3("GET", "/%s?list-type=2&prefix=archive/" % BACKUPS, creds="backups")
+    status, body = s3("GET", "/%s?list-type=2&prefix=archive%%2F" % BACKUPS, creds="backups")
     assert status == 200 and "000000010000000000000001-abc.gz" in body
     # Neither the public nor Mastodon's key may touch the backups.
     assert s3("GET", path)[0] == 403
