@@ -3,13 +3,21 @@ import json
 import os
 
 
+def _report(name):
+    with open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-mol-backup-%s.json" % name)) as handle:
+        return json.load(handle)
+
+
 def test_restore_drill_recovered_rows_written_after_the_backup():
-    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-mol-backup-restore-drill.json")
-    with open(path) as handle:
-        report = json.load(handle)
-    # 1000 rows written after the full backup: only the archived WAL can have brought them back.
-    assert report["result"] == ["1000"], report
+    # 1000 + 500 rows written after the full backup: only the archived WAL can have brought them back.
+    report = _report("restore-drill")
+    assert report["result"] == ["1500"], report
     assert report["recovered_to"]
+
+
+def test_point_in_time_restore_stops_between_the_batches():
+    report = _report("restore-drill-pitr")
+    assert report["result"] == ["1000"], report
 
 
 def test_wal_is_archived_within_a_minute(lab_host):
