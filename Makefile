@@ -29,6 +29,7 @@ bootstrap:
 
 lab: bootstrap
 	ansible-playbook lab/playbooks/create.yml
+	ansible-playbook lab/playbooks/fixture_release.yml
 	ansible-playbook playbooks/site.yml
 	@$(MAKE) --no-print-directory lab-health
 

@@ -62,3 +62,69 @@ def test_a_failure_on_one_host_stops_every_host(tmp_path, hosts):
     result = run_preflight(tmp_path, limit=hosts, common_firewall_ssh_sources=[])
     assert "NO MORE HOSTS LEFT" in result.stdout or "failed=1" in result.stdout
     assert result.stdout.count("failed=1") == len(hosts.split(","))
+
+
+# ---- Mastodon app tier (issue 5): bad input fails in the preflight, naming the problem ----
+
+@pytest.fixture(scope="module", autouse=True)
+def fixture_artifacts():
+    # The lab inventory points mastodon_release_artifact_src at the fixture's artifacts; the
+    # preflight verifies their checksums, so they must exist (build.sh is deterministic, < 1 s).
+    subprocess.run(["bash", os.path.join(REPO, "lab", "fixture", "build.sh")], check=True, capture_output=True)
+
+
+LAB_POOLS = [
+    {"name": "default", "hosts": ["sidekiq1"], "concurrency": 3, "queues": ["default"]},
+    {"name": "ingress", "hosts": ["sidekiq1"], "concurrency": 2, "queues": ["ingress"]},
+    {"name": "scheduler", "hosts": ["sidekiq1"], "concurrency": 1, "queues": ["scheduler"]},
+    {"name": "push", "hosts": ["sidekiq2"], "concurrency": 2, "queues": ["push"]},
+    {"name": "pull", "hosts": ["sidekiq2"], "concurrency": 2, "queues": ["pull,2", "fasp,1"]},
+    {"name": "mailers", "hosts": ["sidekiq2"], "concurrency": 1, "queues": ["mailers"]},
+]
+
+
+def _pools(**changes):
+    return [dict(pool, **changes.get(pool["name"], {})) for pool in LAB_POOLS if changes.get(pool["name"]) != "drop"]
+
+
+def test_valid_app_tier_passes(tmp_path):
+    result = run_preflight(tmp_path, limit="web1,sidekiq1")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("extra, limit, message", [
+    ({"mastodon_sidekiq_pools": _pools(default={"queues": ["default", "scheduler"]})}, "sidekiq1",
+     "queue scheduler must run in exactly one sidekiq process, found 2"),
+    ({"mastodon_sidekiq_pools": _pools(scheduler={"hosts": ["sidekiq1", "sidekiq2"]})}, "sidekiq1",
+     "queue scheduler must run in exactly one sidekiq process, found 2"),
+    ({"mastodon_sidekiq_pools": _pools(mailers="drop")}, "sidekiq1",
+     "queue mailers is not served by any sidekiq pool"),
+    ({"mastodon_sidekiq_pools": _pools(default={"db_pool": 1})}, "sidekiq1",
+     "default: db_pool 1 is below concurrency 3"),
+    ({"mastodon_sidekiq_pgbouncer_max_client_conn": 20}, "sidekiq1",
+     "Database connections do not fit"),
+    ({"mastodon_config_active_record_encryption_primary_key": ""}, "web1",
+     "needs ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY, missing on web1"),
+    ({"mastodon_config_extra": {"SIDEKIQ_THREADZ": "5"}}, "web1",
+     "Unknown env key SIDEKIQ_THREADZ"),
+    ({"mastodon_config_extra": {"DB_HOST": "10.0.0.1"}}, "web1",
+     "sets DB_HOST, which is set from mastodon_config_db_host"),
+    ({"mastodon_config_extra": {"SKIP_POST_DEPLOYMENT_MIGRATIONS": "false"}}, "web1",
+     "SKIP_POST_DEPLOYMENT_MIGRATIONS (any value, even false"),
+    ({"mastodon_config_prepared_statements": True}, "web1",
+     "mastodon_config_prepared_statements is true while mastodon_config_db_pool_mode is transaction"),
+    ({"mastodon_release_artifact_checksum": "0" * 64}, "web1",
+     "Checksum mismatch"),
+    ({"mastodon_web_max_threads": "many"}, "web1",
+     "mastodon_web_max_threads"),
+])
+def test_bad_app_tier_input_is_refused_naming_the_problem(tmp_path, extra, limit, message):
+    result = run_preflight(tmp_path, limit=limit, **extra)
+    assert result.returncode != 0
+    assert message in " ".join(result.stdout.split()), result.stdout[-3000:]
+
+
+def test_refusals_never_print_secret_values(tmp_path):
+    result = run_preflight(tmp_path, limit="web1", mastodon_config_extra={"NOPE": "x"})
+    assert result.returncode != 0
+    assert "lab-mastodon-db-7f3c91" not in result.stdout and "lab-redis-mastodon-3c9e0a17d2" not in result.stdout
