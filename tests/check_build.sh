@@ -17,7 +17,7 @@ echo "build: $(basename "$artifact") has $(wc -l <<<"$listing") entries and no d
 # The artifact installs, and what it ships is usable from the installed copy alone.
 install_dir=$(mktemp -d)
 trap 'rm -rf "$install_dir"' EXIT
-ansible-galaxy collection install --offline --force -p "$install_dir" "$artifact" >/dev/null
+ansible-galaxy collection install --offline --no-deps --force -p "$install_dir" "$artifact" >/dev/null
 export ANSIBLE_COLLECTIONS_PATH=$install_dir
 unset ANSIBLE_CONFIG
 cd "$install_dir"  # away from the repository's ansible.cfg
