@@ -128,3 +128,10 @@ def test_refusals_never_print_secret_values(tmp_path):
     result = run_preflight(tmp_path, limit="web1", mastodon_config_extra={"NOPE": "x"})
     assert result.returncode != 0
     assert "lab-mastodon-db-7f3c91" not in result.stdout and "lab-redis-mastodon-3c9e0a17d2" not in result.stdout
+
+
+def test_upstream_source_passes_without_an_artifact(tmp_path):
+    # The production default: the release is built once from the git tag, no artifact to verify here.
+    result = run_preflight(tmp_path, limit="web1", mastodon_release_source="upstream", mastodon_release_version="v4.5.2",
+                           mastodon_release_mastodon_version="4.5.2")
+    assert result.returncode == 0, result.stdout[-3000:]
