@@ -13,7 +13,7 @@ endif
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 S ?=
 
-.PHONY: help bootstrap lab lab-down lab-health check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
+.PHONY: fixture-artifacts help bootstrap lab lab-down lab-health check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
 
 help:
 	@echo "make lab        bootstrap this machine, create the lab, converge playbooks/site.yml, print health"
@@ -59,11 +59,15 @@ check: bootstrap lint unit
 sanity: bootstrap
 	bash tests/sanity/run.sh
 
-molecule: bootstrap
+# The lab inventory points app hosts at the fixture's release artifacts; every preflight checks them.
+fixture-artifacts:
+	@bash lab/fixture/build.sh >/dev/null
+
+molecule: bootstrap fixture-artifacts
 	@test -n "$(S)" || { echo "usage: make molecule S=<scenario>  ($(SCENARIOS))"; exit 2; }
 	molecule test -s $(S)
 
-molecule-all: bootstrap
+molecule-all: bootstrap fixture-artifacts
 	@for s in $(SCENARIOS); do echo "=== molecule scenario $$s ==="; molecule test -s $$s || exit 1; done
 
 build: bootstrap
