@@ -65,7 +65,8 @@ def test_fleet_over_max_client_conn_is_refused(tmp_path):
     assert "pgbouncer accepts 50 (max_client_conn 50 x 1 host(s))" in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("variable", ["postgresql_app_password", "postgresql_replication_password", "pgbouncer_admin_password"])
+@pytest.mark.parametrize("variable", ["postgresql_app_password", "postgresql_replication_password", "postgresql_monitor_password",
+                                      "pgbouncer_admin_password"])
 def test_missing_password_is_refused_naming_the_variable(tmp_path, variable):
     result = run_preflight(tmp_path, limit=DATA_HOSTS, **{variable: ""})
     assert result.returncode != 0
