@@ -42,8 +42,10 @@ options:
   release_path:
     description:
       - Directory of the release to migrate to (containing C(db/migrate)).
+      - Required unless V(migrations) is in O(skip_checks) and O(target_version) is given, which lets
+        the checks that need the database host (V(disk_free), V(backup_age)) run there while the
+        release is only on the application hosts.
     type: path
-    required: true
   target_version:
     description:
       - Mastodon version of that release. Read from C(lib/mastodon/version.rb) when omitted.
@@ -279,6 +281,8 @@ def collect_postgres(module, obs, queries):
         applied = set()
     obs['applied'] = sorted(applied)
     try:
+        if not p['release_path']:
+            raise migrations.MigrationError('release_path is not set')
         discovered = migrations.discover_migrations(p['release_path'])
         obs.update(migrations.pending_migrations(discovered, applied))
     except migrations.MigrationError as e:
@@ -400,7 +404,7 @@ def main():
     argument_spec = postgres_common_argument_spec()
     argument_spec.update(redis_common_argument_spec())
     argument_spec.update(
-        release_path=dict(type='path', required=True),
+        release_path=dict(type='path'),
         target_version=dict(type='str'),
         phase=dict(type='str', default='pre', choices=['pre', 'post']),
         skip_checks=dict(type='list', elements='str', default=[], choices=gate.CHECKS),
@@ -428,6 +432,8 @@ def main():
     problem = direct_postgres_problem(p)
     if problem:
         module.fail_json(msg=problem)
+    if not p['release_path'] and ('migrations' not in p['skip_checks'] or not p['target_version']):
+        module.fail_json(msg='release_path is required unless migrations is in skip_checks and target_version is given')
     target = p['target_version'] or migrations.read_release_version(p['release_path'])
     if not target:
         module.fail_json(msg='target_version not given and %s/lib/mastodon/version.rb is not readable' % p['release_path'])

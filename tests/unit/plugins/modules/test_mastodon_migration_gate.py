@@ -114,6 +114,17 @@ def test_gate_argument_errors(args, tmp_path):
     assert 'target_version not given' in res['msg']
     res = run_module(gate_module, dict(args, last_backup_time='yesterday'), expect_fail=True)
     assert 'neither epoch seconds nor ISO 8601' in res['msg']
+    without_release = dict((k, v) for k, v in args.items() if k != 'release_path')
+    res = run_module(gate_module, without_release, expect_fail=True)
+    assert 'release_path is required unless migrations is in skip_checks' in res['msg']
+
+
+def test_gate_database_side_without_release(args, schema):
+    a = dict((k, v) for k, v in args.items() if k not in ('release_path', 'last_backup_time'))
+    a.update(skip_checks=['migrations', 'replication', 'replica_replay', 'sidekiq_latency', 'redis_version', 'secrets'],
+             last_backup_time=str(time.time() - 60), target_version='4.5.2')
+    res = run_module(gate_module, a)
+    assert set(res['verdict']['passed_checks']) >= {'backup_age', 'disk_free', 'long_transactions'}, res['verdict']
 
 
 def test_pgbackrest_info_parsing():
