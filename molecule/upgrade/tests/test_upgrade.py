@@ -63,12 +63,12 @@ def test_every_host_rolled_one_at_a_time_after_the_pre_migrations_and_before_the
     rolled = [s for s in steps if re.match(r"^(web|sidekiq)\d: .* on v2\.0\.0", s)]
     assert sorted(set(s.split(":")[0] for s in rolled)) == ["sidekiq1", "sidekiq2", "web1", "web2"], steps
     assert all(at[pre] < at[s] < at[post_start] for s in rolled), lines
-    # one host at a time: between a host's first and last line, no other host's line
-    host_lines = [s.split(":")[0] for s in steps if re.match(r"^(web|sidekiq)\d: ", s)]
-    for host in set(host_lines):
-        first = host_lines.index(host)
-        last = len(host_lines) - 1 - host_lines[::-1].index(host)
-        assert set(host_lines[first:last + 1]) == {host}, host_lines
+    # one host at a time: every roll line is followed by the same host's "done" line before any other host begins
+    host_lines = [s for s in steps if re.match(r"^(web|sidekiq)\d: ", s)]
+    assert len(host_lines) == 12, host_lines  # 2 Sidekiq + 2 web + 2 streaming rolls, a begin and an end each
+    for begin, end in zip(host_lines[0::2], host_lines[1::2]):
+        assert re.search(r": (quieting|draining)", begin) and " on v2.0.0" in end, host_lines
+        assert begin.split(":")[0] == end.split(":")[0], host_lines
 
 
 def test_database_saw_v2_only_after_pre_and_v1_only_before_post(lab_host):
