@@ -13,6 +13,8 @@ PLAYBOOK = """
   connection: local
   gather_facts: false
   vars_files:
+    - {repo}/roles/fleet/defaults/main.yml
+    - {repo}/roles/fleet/vars/main.yml
     - {repo}/roles/mastodon_web/defaults/main.yml
     - {repo}/roles/mastodon_streaming/defaults/main.yml
     - {repo}/roles/mastodon_sidekiq/defaults/main.yml

@@ -1,0 +1,280 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fediops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: fleet_state
+short_description: Read what one host of the fleet runs (Postgres role, PgBouncer target, releases, drained hosts)
+version_added: 0.2.0
+description:
+  - Reads live state only, and changes nothing. Every orchestration playbook runs it on every
+    data-tier, pooler, application and edge host before its first change (C(playbooks/live_state.yml)),
+    and P(fediops.mastodon.fleet_picture#filter) compares the observations with the inventory.
+  - O(postgres) - whether a cluster exists and runs, whether it is in recovery, its timeline and system
+    identifier, and whom a standby streams from (asked of the running server as the C(postgres) OS user
+    through the local socket; C(pg_controldata) when it is stopped).
+  - O(pgbouncer) - where PgBouncer sends the database's connections: C(SHOW DATABASES) on the admin console
+    when O(pgbouncer.admin_password) is given, else the C([databases]) file.
+  - O(mastodon) - the release each running Mastodon unit runs, read from the process itself (the kernel's
+    view of its working directory), and what Puma answers at C(/api/v1/instance).
+  - O(edge) - which web hosts an edge has marked C(down) in its web upstream.
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  postgres:
+    description: Read the local Postgres cluster.
+    type: dict
+    suboptions:
+      version:
+        description: Major version.
+        type: int
+        required: true
+      cluster:
+        description: Debian cluster name.
+        type: str
+        required: true
+      port:
+        description: Port.
+        type: int
+        required: true
+  pgbouncer:
+    description: Read the local PgBouncer.
+    type: dict
+    suboptions:
+      config_dir:
+        description: Directory of C(databases.ini).
+        type: path
+        required: true
+      database:
+        description: The database whose target is read.
+        type: str
+        required: true
+      port:
+        description: PgBouncer's port on 127.0.0.1.
+        type: int
+        default: 6432
+      admin_user:
+        description: An C(admin_users) or C(stats_users) user.
+        type: str
+      admin_password:
+        description: Its password; without it the file is read instead of the live console.
+        type: str
+  mastodon:
+    description: Read the Mastodon units (C(mastodon-*.service)) on this host.
+    type: dict
+    suboptions:
+      web_url:
+        description: Puma's base URL on this host; empty for a host without Puma.
+        type: str
+        default: ''
+  edge:
+    description: Read an edge's web upstream.
+    type: dict
+    suboptions:
+      upstreams_file:
+        description: The rendered upstreams file.
+        type: path
+        required: true
+author:
+  - fediops contributors (@fediops)
+'''
+
+EXAMPLES = r'''
+- name: Read db1
+  fediops.mastodon.fleet_state:
+    postgres: {version: 15, cluster: main, port: 5432}
+  delegate_to: db1
+'''
+
+RETURN = r'''
+postgres:
+  description: C(installed), C(running), C(unit_state), C(in_recovery), C(timeline), C(system_identifier), C(upstream), C(receiver).
+  returned: when O(postgres) was given
+  type: dict
+pgbouncer:
+  description: C(installed), C(running), C(database), C(target_host), C(target_port), C(source).
+  returned: when O(pgbouncer) was given
+  type: dict
+processes:
+  description: Every Mastodon unit with C(unit), C(kind), C(active), C(pid) and C(release).
+  returned: when O(mastodon) was given
+  type: list
+  elements: dict
+web_version:
+  description: The C(version) Puma reports at C(/api/v1/instance).
+  returned: when O(mastodon.web_url) was given
+  type: str
+edge:
+  description: C(drained), the inventory names marked down.
+  returned: when O(edge) was given
+  type: dict
+commands:
+  description: What was run to read the state.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible_collections.fediops.mastodon.plugins.module_utils import fleet
+from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_common import HAS_PSYCOPG2, psycopg2
+
+PG_QUERY = (
+    "SELECT pg_is_in_recovery(), "
+    "CASE WHEN pg_is_in_recovery() "
+    "THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint())) "
+    "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END, "
+    "(SELECT system_identifier FROM pg_control_system()), "
+    "(SELECT sender_host FROM pg_stat_wal_receiver), (SELECT status FROM pg_stat_wal_receiver)"
+)
+
+
+class Reader(object):
+    def __init__(self, module):
+        self.module = module
+        self.commands = []
+
+    def run(self, argv):
+        self.commands.append(' '.join(argv))
+        rc, out, err = self.module.run_command(argv, environ_update={'LC_ALL': 'C'})
+        return rc, out, err
+
+    def unit(self, name):
+        rc, out, err = self.run(['systemctl', 'show', '--property=LoadState,ActiveState,MainPID', name])
+        props = dict(line.split('=', 1) for line in out.splitlines() if '=' in line)
+        return props
+
+    def postgres(self, p):
+        data_dir = '/var/lib/postgresql/%s/%s' % (p['version'], p['cluster'])
+        unit = 'postgresql@%s-%s.service' % (p['version'], p['cluster'])
+        state = {'installed': os.path.exists(os.path.join(data_dir, 'PG_VERSION')), 'running': False,
+                 'unit': unit, 'unit_state': self.unit(unit).get('ActiveState'), 'in_recovery': None,
+                 'timeline': None, 'system_identifier': None, 'upstream': None, 'receiver': None}
+        if not state['installed']:
+            return state
+        rc, out, err = self.run(['runuser', '-u', 'postgres', '--', 'psql', '-XAtq', '-F', '|', '-h', '/var/run/postgresql',
+                                 '-p', str(p['port']), '-d', 'postgres', '-c', PG_QUERY])
+        if rc == 0 and out.strip():
+            recovery, timeline, sysid, sender, status = (out.strip().splitlines()[0].split('|') + [''] * 5)[:5]
+            state.update(running=True, in_recovery=recovery == 't', timeline=int(timeline) if timeline else None,
+                         system_identifier=sysid or None, upstream=sender or None, receiver=status or None)
+            return state
+        state['error'] = err.strip()[-300:]
+        controldata = '/usr/lib/postgresql/%s/bin/pg_controldata' % p['version']
+        rc, out, err = self.run([controldata, data_dir])
+        if rc == 0:
+            fields = dict(line.split(':', 1) for line in out.splitlines() if ':' in line)
+            fields = dict((k.strip(), v.strip()) for k, v in fields.items())
+            state['cluster_state'] = fields.get('Database cluster state')
+            state['system_identifier'] = fields.get('Database system identifier')
+            tli = fields.get("Latest checkpoint's TimeLineID")
+            state['timeline'] = int(tli) if tli and tli.isdigit() else None
+        return state
+
+    def pgbouncer(self, p):
+        path = os.path.join(p['config_dir'], 'databases.ini')
+        state = {'installed': os.path.exists(os.path.join(p['config_dir'], 'pgbouncer.ini')),
+                 'running': self.unit('pgbouncer.service').get('ActiveState') == 'active',
+                 'database': p['database'], 'target_host': None, 'target_port': None, 'source': None}
+        if state['running'] and p.get('admin_password') and HAS_PSYCOPG2:
+            try:
+                self.commands.append('SHOW DATABASES (127.0.0.1:%s)' % p['port'])
+                conn = psycopg2.connect(host='127.0.0.1', port=p['port'], user=p['admin_user'], password=p['admin_password'],
+                                        dbname='pgbouncer', connect_timeout=5)
+                conn.autocommit = True
+                cur = conn.cursor()
+                cur.execute('SHOW DATABASES')
+                cols = [d[0] for d in cur.description]
+                for row in cur.fetchall():
+                    row = dict(zip(cols, row))
+                    if row.get('name') == p['database']:
+                        state.update(target_host=row.get('host'), target_port=row.get('port'), source='SHOW DATABASES')
+                conn.close()
+                return state
+            except Exception as e:  # read the file instead, and say why
+                state['console_error'] = str(e).strip()
+        if os.path.exists(path):
+            with open(path) as handle:
+                entry = fleet.parse_pgbouncer_databases(handle.read(), p['database'])
+            if entry:
+                state.update(target_host=entry['host'], target_port=entry['port'], source=path)
+        return state
+
+    def mastodon(self, p):
+        rc, out, err = self.run(['systemctl', 'list-units', '--all', '--plain', '--no-legend', '--type=service', 'mastodon-*'])
+        processes = []
+        for line in out.splitlines():
+            unit = line.split()[0] if line.split() else ''
+            if not unit.startswith('mastodon-') or not unit.endswith('.service'):
+                continue
+            props = self.unit(unit)
+            pid = int(props.get('MainPID') or 0)
+            release = None
+            if pid:
+                try:
+                    release = fleet.release_of_path(os.readlink('/proc/%d/cwd' % pid))
+                except OSError:
+                    release = None
+            kind = unit[len('mastodon-'):].split('@')[0].split('.')[0]
+            processes.append({'unit': unit, 'kind': kind, 'active': props.get('ActiveState') == 'active',
+                              'pid': pid or None, 'release': release})
+        result = {'processes': processes}
+        if p.get('web_url'):
+            url = p['web_url'].rstrip('/') + '/api/v1/instance'
+            self.commands.append('GET ' + url)
+            try:
+                result['web_version'] = json.loads(open_url(url, timeout=5).read()).get('version')
+            except Exception as e:
+                result['web_version'] = None
+                result['web_error'] = str(e)
+        return result
+
+    def edge(self, p):
+        if not os.path.exists(p['upstreams_file']):
+            return {'drained': [], 'configured': False}
+        with open(p['upstreams_file']) as handle:
+            return {'drained': fleet.parse_edge_drained(handle.read()), 'configured': True}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            postgres=dict(type='dict', options=dict(version=dict(type='int', required=True), cluster=dict(type='str', required=True),
+                                                    port=dict(type='int', required=True))),
+            pgbouncer=dict(type='dict', options=dict(config_dir=dict(type='path', required=True), database=dict(type='str', required=True),
+                                                     port=dict(type='int', default=6432), admin_user=dict(type='str'),
+                                                     admin_password=dict(type='str', no_log=True))),
+            mastodon=dict(type='dict', options=dict(web_url=dict(type='str', default=''))),
+            edge=dict(type='dict', options=dict(upstreams_file=dict(type='path', required=True))),
+        ),
+        supports_check_mode=True,
+    )
+    reader = Reader(module)
+    result = {'changed': False}
+    if module.params['postgres']:
+        result['postgres'] = reader.postgres(module.params['postgres'])
+    if module.params['pgbouncer']:
+        result['pgbouncer'] = reader.pgbouncer(module.params['pgbouncer'])
+    if module.params['mastodon']:
+        result.update(reader.mastodon(module.params['mastodon']))
+    if module.params['edge']:
+        result['edge'] = reader.edge(module.params['edge'])
+    result['commands'] = reader.commands
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
