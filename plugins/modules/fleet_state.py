@@ -76,6 +76,31 @@ options:
         description: Puma's base URL on this host; empty for a host without Puma.
         type: str
         default: ''
+  peers:
+    description:
+      - Ask these Postgres servers (inventory name to address) over the network, as a client would, whether they
+        accept connections and are in recovery. The pgbouncer role asks every Postgres host this way from the
+        PgBouncer host before it points the pools at one, so the answer comes along the very path PgBouncer will
+        use, and a server that does not answer costs only O(peer_connect_timeout).
+    type: dict
+  peer_port:
+    description: Port of O(peers).
+    type: int
+    default: 5432
+  peer_user:
+    description: Role to log in as for O(peers).
+    type: str
+  peer_password:
+    description: Its password.
+    type: str
+  peer_database:
+    description: Database for O(peers).
+    type: str
+    default: postgres
+  peer_connect_timeout:
+    description: Seconds to wait for each peer.
+    type: int
+    default: 3
   edge:
     description: Read an edge's web upstream.
     type: dict
@@ -113,6 +138,10 @@ web_version:
   description: The C(version) Puma reports at C(/api/v1/instance).
   returned: when O(mastodon.web_url) was given
   type: str
+peers:
+  description: Per peer name, C(reachable), C(in_recovery) and C(error).
+  returned: when O(peers) was given
+  type: dict
 edge:
   description: C(drained), the inventory names marked down.
   returned: when O(edge) was given
@@ -242,6 +271,28 @@ class Reader(object):
                 result['web_error'] = str(e)
         return result
 
+    def peers(self, peers, port, user, password, database, timeout):
+        found = {}
+        for name, host in sorted(peers.items()):
+            state = {'host': host, 'port': port, 'reachable': False, 'in_recovery': None, 'error': None}
+            self.commands.append('SELECT pg_is_in_recovery() (%s:%s)' % (host, port))
+            if not HAS_PSYCOPG2:
+                state['error'] = 'psycopg2 is not installed'
+            else:
+                try:
+                    conn = psycopg2.connect(host=host, port=port, user=user, password=password, dbname=database,
+                                            connect_timeout=timeout)
+                    try:
+                        cur = conn.cursor()
+                        cur.execute('SELECT pg_is_in_recovery()')
+                        state.update(reachable=True, in_recovery=bool(cur.fetchone()[0]))
+                    finally:
+                        conn.close()
+                except Exception as e:
+                    state['error'] = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            found[name] = state
+        return found
+
     def edge(self, p):
         if not os.path.exists(p['upstreams_file']):
             return {'drained': [], 'configured': False}
@@ -259,6 +310,12 @@ def main():
                                                      admin_password=dict(type='str', no_log=True))),
             mastodon=dict(type='dict', options=dict(web_url=dict(type='str', default=''))),
             edge=dict(type='dict', options=dict(upstreams_file=dict(type='path', required=True))),
+            peers=dict(type='dict'),
+            peer_port=dict(type='int', default=5432),
+            peer_user=dict(type='str'),
+            peer_password=dict(type='str', no_log=True),
+            peer_database=dict(type='str', default='postgres'),
+            peer_connect_timeout=dict(type='int', default=3),
         ),
         supports_check_mode=True,
     )
@@ -272,6 +329,9 @@ def main():
         result.update(reader.mastodon(module.params['mastodon']))
     if module.params['edge']:
         result['edge'] = reader.edge(module.params['edge'])
+    if module.params['peers']:
+        result['peers'] = reader.peers(module.params['peers'], module.params['peer_port'], module.params['peer_user'], module.params['peer_password'],
+                                       module.params['peer_database'], module.params['peer_connect_timeout'])
     result['commands'] = reader.commands
     module.exit_json(**result)
 
