@@ -3,16 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pool-size and queue-layout filters: thin wrappers over module_utils/pools.py.
 
-Fleet shape (see module_utils/pools.py)::
-
-    {web: {hosts, workers, threads, db_pool}, sidekiq: [{name, hosts, processes, concurrency,
-     db_pool, queues}], streaming: {hosts, processes, db_pool}}
+Sizing shape: fleet_db_sizing in roles/fleet/defaults/main.yml (see module_utils/pools.py).
 
 Examples::
 
-    {{ fleet | fediops.mastodon.db_connection_budget }}            -> {web, sidekiq, streaming, total, ...}
-    {{ fleet | fediops.mastodon.db_connection_errors(pgbouncer=pgb, postgres=pg) }}   -> [messages]
-    {{ fleet.sidekiq | fediops.mastodon.sidekiq_queue_layout_errors(mastodon_version='4.5.0') }}
+    {{ fleet_db_sizing | fediops.mastodon.connection_budget }}      -> {web, streaming, sidekiq, reserve, total,
+                                                                        pgbouncer: {max_client_conn, default_pool_size, ...}}
+    {{ fleet_db_sizing | fediops.mastodon.connection_budget_errors(pgbouncer={'max_client_conn': 400}) }}  -> [messages]
+    {{ mastodon_sidekiq_pools | fediops.mastodon.sidekiq_queue_layout_errors(mastodon_version='4.5.0') }}
     {{ '4.5.0' | fediops.mastodon.mastodon_queues }}
 """
 
@@ -23,26 +21,20 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fediops.mastodon.plugins.module_utils import pools
 
 
-def _fleet(fleet):
-    if not isinstance(fleet, dict):
-        raise AnsibleFilterError('expected a fleet dict with web / sidekiq / streaming keys, got %s' % type(fleet).__name__)
-    unknown = sorted(set(fleet) - set(['web', 'sidekiq', 'streaming']))
-    if unknown:
-        raise AnsibleFilterError('unknown fleet keys: %s (expected web, sidekiq, streaming)' % ', '.join(unknown))
-    return fleet.get('web'), fleet.get('sidekiq'), fleet.get('streaming')
-
-
-def db_connection_budget(fleet):
-    web, sidekiq, streaming = _fleet(fleet)
+def connection_budget(sizing):
+    """The fleet's connection budget (roles/fleet: fleet_db_sizing); see module_utils/pools.py."""
+    if not isinstance(sizing, dict):
+        raise AnsibleFilterError('connection_budget expects the fleet sizing dict (fleet_db_sizing), got %s' % type(sizing).__name__)
     try:
-        return pools.db_connection_budget(web, sidekiq, streaming)
+        return pools.connection_budget(sizing)
     except pools.PoolSpecError as e:
-        raise AnsibleFilterError(str(e))
+        raise AnsibleFilterError('connection budget: %s' % e)
 
 
-def db_connection_errors(fleet, pgbouncer=None, postgres=None):
-    web, sidekiq, streaming = _fleet(fleet)
-    return pools.db_connection_errors(web, sidekiq, streaming, pgbouncer=pgbouncer, postgres=postgres)
+def connection_budget_errors(sizing, pgbouncer=None):
+    if not isinstance(sizing, dict):
+        raise AnsibleFilterError('connection_budget_errors expects the fleet sizing dict (fleet_db_sizing), got %s' % type(sizing).__name__)
+    return pools.connection_budget_errors(sizing, pgbouncer=pgbouncer)
 
 
 def sidekiq_queue_layout_errors(sidekiq_pools, required_queues=None, mastodon_version=None):
@@ -61,8 +53,8 @@ def mastodon_queues(version=None):
 class FilterModule(object):
     def filters(self):
         return {
-            'db_connection_budget': db_connection_budget,
-            'db_connection_errors': db_connection_errors,
+            'connection_budget': connection_budget,
+            'connection_budget_errors': connection_budget_errors,
             'sidekiq_queue_layout_errors': sidekiq_queue_layout_errors,
             'mastodon_queues': mastodon_queues,
         }

@@ -3,16 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Connection-pool arithmetic and Sidekiq queue-layout checks shared by modules and preflights.
 
-Fleet description (plain dicts, so it can be built in Jinja from inventory)::
-
-    web:       {hosts: 2, workers: 4, threads: 5, db_pool: 5}          # db_pool optional
-    sidekiq:   [{name: default, hosts: 1, processes: 2, concurrency: 25,
-                 db_pool: 25, queues: [default, 'push,6', ...]}, ...]
-    streaming: {hosts: 1, processes: 2, db_pool: 10}
-
-``hosts`` may be a number or a list of host names. Each Puma worker holds up to ``db_pool``
-(default ``threads``, i.e. MAX_THREADS) connections; each Sidekiq process up to ``db_pool``
-(default its concurrency); each streaming process up to ``db_pool`` (default 10).
+``connection_budget`` is the fleet's one model of its database connections: every web host's Puma
+workers x threads, every streaming host's instances x DB pool, every Sidekiq pool's hosts x processes x
+DB pool, plus a reserve; PgBouncer's ``max_client_conn`` and pool sizes are derived from it and
+``connection_budget_errors`` checks the settings actually used (see the section below).
+Sidekiq pools are ``mastodon_sidekiq_pools`` entries: {name, hosts (list or number), processes,
+concurrency, db_pool (default concurrency), queues: [default, 'push,6', ...]}.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,7 +20,6 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.versions import r
 MASTODON_QUEUES = ['default', 'push', 'ingress', 'mailers', 'pull', 'scheduler']
 MASTODON_QUEUES_4_4 = MASTODON_QUEUES + ['fasp']
 STREAMING_DEFAULT_DB_POOL = 10
-DEFAULT_RESERVED = 5
 
 
 class PoolSpecError(ValueError):
@@ -84,71 +79,194 @@ def _pool_name(pool, index):
     return str(pool.get('name') or 'sidekiq[%d]' % index)
 
 
-def db_connection_budget(web=None, sidekiq=None, streaming=None):
-    """Maximum database connections the application fleet can open, by tier."""
-    web = web or {}
-    budget = {'web': 0, 'sidekiq': 0, 'streaming': 0, 'sidekiq_by_pool': {}, 'total': 0}
-    if web:
-        threads = _int(web.get('threads'), 'web.threads', 5)
-        per_worker = _int(web.get('db_pool'), 'web.db_pool', threads)
-        budget['web'] = _count(web.get('hosts'), 'web.hosts') * _int(web.get('workers'), 'web.workers', 2) * per_worker
-    for index, pool in enumerate(sidekiq or []):
+# ---- The fleet's connection budget: one computation for PgBouncer's settings and the preflight ----
+#
+# Sizing (plain dicts, built by roles/fleet/defaults/main.yml from each host's actual values)::
+#
+#     web:       [{host: web-1, workers: 2, threads: 5, db_pool: (threads)}, ...]      # one per web host
+#     streaming: [{host: web-1, instances: 2 (or ports: [4000, 4001]), db_pool: 10}, ...]
+#     sidekiq:   mastodon_sidekiq_pools as written: [{name, hosts (default: sidekiq_default_hosts),
+#                processes (1), concurrency, db_pool (concurrency)}, ...]
+#     sidekiq_default_hosts: [sidekiq-1, ...]
+#     reserve:   client connections kept for tootctl / rails console / migrations through PgBouncer
+#     headroom_percent: margin on max_client_conn (restart overlap, a console too many)
+#     pgbouncer: {hosts: 1, pools: 1}                   # poolers, database/user pairs per pooler
+#     postgres:  {max_connections, superuser_reserved_connections (3), reserved_connections (10)}
+#
+# Derivation (documented in roles/fleet/meta/argument_specs.yml and docs/data-tier.md):
+#     clients          = web + streaming + sidekiq + reserve          (each process's pool, fully used)
+#     max_client_conn  = ceil(clients x (100 + headroom_percent) / 100 / poolers)     per pooler
+#     available        = max_connections - superuser_reserved - reserved_connections
+#     per_pool         = floor(available / (poolers x pools))   the server connections one pool may hold
+#     reserve_pool     = ceil(per_pool / 10)                    bursts, after reserve_pool_timeout
+#     default_pool     = max(1, min(clients, per_pool - reserve_pool))
+# so poolers x pools x (default_pool + reserve_pool) <= available <= max_connections by construction,
+# and a pool never holds more server connections than the clients could use. In transaction pooling a
+# server connection is held only for a transaction, so fewer server than client connections is normal:
+# clients beyond the pool wait in PgBouncer's queue instead of failing at Postgres.
+
+BUDGET_RESERVE = 10
+BUDGET_HEADROOM_PERCENT = 25
+BUDGET_POSTGRES_RESERVED = 10
+BUDGET_SUPERUSER_RESERVED = 3
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _positive(value, what, default=None):
+    n = _int(value, what, default)
+    if n < 0:
+        raise PoolSpecError('%s must not be negative (%d)' % (what, n))
+    return n
+
+
+def connection_budget(sizing):
+    """Client connections per tier and the PgBouncer / Postgres settings derived from them.
+
+    Returns ``{web, streaming, sidekiq, reserve, total, by_host, sidekiq_by_pool, pgbouncer:
+    {hosts, pools, max_client_conn, default_pool_size, reserve_pool_size, server_connections},
+    postgres: {max_connections, superuser_reserved_connections, reserved_connections, available}}``.
+    ``server_connections`` is what all poolers together may open to Postgres. Raises PoolSpecError.
+    """
+    sizing = sizing or {}
+    by_host = {}
+
+    def add(host, n):
+        if host is not None:
+            by_host[str(host)] = by_host.get(str(host), 0) + n
+
+    web = 0
+    for index, entry in enumerate(sizing.get('web') or []):
+        what = 'web host %s' % entry.get('host', index)
+        threads = _positive(entry.get('threads'), '%s mastodon_web_max_threads' % what)
+        if threads < 1:
+            raise PoolSpecError('%s mastodon_web_max_threads must be at least 1' % what)
+        # WEB_CONCURRENCY=0 is Puma's single mode: one process.
+        processes = max(_positive(entry.get('workers'), '%s mastodon_web_concurrency' % what), 1)
+        n = processes * _positive(entry.get('db_pool'), '%s db_pool' % what, threads)
+        web += n
+        add(entry.get('host'), n)
+
+    streaming = 0
+    for index, entry in enumerate(sizing.get('streaming') or []):
+        what = 'streaming host %s' % entry.get('host', index)
+        if entry.get('instances') not in (None, ''):
+            instances = _positive(entry.get('instances'), '%s instances' % what)
+        else:
+            instances = _count(entry.get('ports') or [], '%s mastodon_streaming_ports' % what)
+        n = instances * _positive(entry.get('db_pool'), '%s mastodon_streaming_db_pool' % what, STREAMING_DEFAULT_DB_POOL)
+        streaming += n
+        add(entry.get('host'), n)
+
+    sidekiq = 0
+    by_pool = {}
+    default_hosts = sizing.get('sidekiq_default_hosts') or []
+    for index, pool in enumerate(sizing.get('sidekiq') or []):
         name = _pool_name(pool, index)
-        concurrency = _int(pool.get('concurrency'), 'sidekiq pool %s concurrency' % name, 5)
-        per_proc = _int(pool.get('db_pool'), 'sidekiq pool %s db_pool' % name, concurrency)
-        n = _count(pool.get('hosts'), 'sidekiq pool %s hosts' % name) * _count(pool.get('processes'), 'sidekiq pool %s processes' % name) * per_proc
-        budget['sidekiq_by_pool'][name] = budget['sidekiq_by_pool'].get(name, 0) + n
-        budget['sidekiq'] += n
-    if streaming:
-        per_proc = _int(streaming.get('db_pool'), 'streaming.db_pool', STREAMING_DEFAULT_DB_POOL)
-        budget['streaming'] = _count(streaming.get('hosts'), 'streaming.hosts') * _count(streaming.get('processes'), 'streaming.processes') * per_proc
-    budget['total'] = budget['web'] + budget['sidekiq'] + budget['streaming']
-    return budget
+        what = 'mastodon_sidekiq_pools entry %s' % name
+        hosts = pool.get('hosts')
+        if hosts is None or hosts == '':
+            hosts = default_hosts
+        concurrency = _positive(pool.get('concurrency'), '%s concurrency' % what)
+        per_process = _positive(pool.get('db_pool'), '%s db_pool' % what, concurrency)
+        processes = _count(pool.get('processes'), '%s processes' % what)
+        per_host = processes * per_process
+        n = _count(hosts, '%s hosts' % what) * per_host
+        by_pool[name] = by_pool.get(name, 0) + n
+        sidekiq += n
+        if isinstance(hosts, (list, tuple)):
+            for host in hosts:
+                add(host, per_host)
+
+    reserve = _positive(sizing.get('reserve'), 'fleet_db_reserve_connections', BUDGET_RESERVE)
+    headroom = _positive(sizing.get('headroom_percent'), 'fleet_db_headroom_percent', BUDGET_HEADROOM_PERCENT)
+    total = web + streaming + sidekiq + reserve
+
+    pgb = sizing.get('pgbouncer') or {}
+    poolers = max(_count(pgb.get('hosts'), 'pgbouncer hosts'), 1)
+    pools = max(_positive(pgb.get('pools'), 'pgbouncer pools', 1), 1)
+    pg = sizing.get('postgres') or {}
+    max_connections = _positive(pg.get('max_connections'), 'postgresql_max_connections')
+    superuser = _positive(pg.get('superuser_reserved_connections'), 'postgresql_superuser_reserved_connections',
+                          BUDGET_SUPERUSER_RESERVED)
+    reserved = _positive(pg.get('reserved_connections'), 'fleet_postgres_reserved_connections', BUDGET_POSTGRES_RESERVED)
+    available = max_connections - superuser - reserved
+    per_pool = max(available, 0) // (poolers * pools)
+    reserve_pool = _ceil_div(per_pool, 10) if per_pool > 1 else 0
+    default_pool = max(1, min(total, per_pool - reserve_pool))
+
+    return {
+        'web': web, 'streaming': streaming, 'sidekiq': sidekiq, 'reserve': reserve, 'total': total,
+        'by_host': by_host, 'sidekiq_by_pool': by_pool, 'headroom_percent': headroom,
+        'pgbouncer': {
+            'hosts': poolers, 'pools': pools,
+            'max_client_conn': _ceil_div(total * (100 + headroom), 100 * poolers),
+            'default_pool_size': default_pool, 'reserve_pool_size': reserve_pool,
+            'server_connections': poolers * pools * (default_pool + reserve_pool),
+        },
+        'postgres': {'max_connections': max_connections, 'superuser_reserved_connections': superuser,
+                     'reserved_connections': reserved, 'available': available},
+    }
 
 
-def db_connection_errors(web=None, sidekiq=None, streaming=None, pgbouncer=None, postgres=None):
+def describe_budget(budget):
+    """'web 40 + streaming 40 + sidekiq 80 (default 25, ...) + reserve 10 = 170' for messages."""
+    pools = ', '.join('%s %d' % (name, n) for name, n in sorted(budget['sidekiq_by_pool'].items()))
+    return 'web %d + streaming %d + sidekiq %d%s + reserve %d = %d' % (
+        budget['web'], budget['streaming'], budget['sidekiq'], ' (%s)' % pools if pools else '',
+        budget['reserve'], budget['total'])
+
+
+def connection_budget_errors(sizing, pgbouncer=None):
     """Messages for every way the fleet's connections do not fit; [] when they do.
 
-    ``pgbouncer``: {max_client_conn, default_pool_size, reserve_pool_size (0), hosts (1),
-    pools (1: database/user pairs served)}; clients are assumed spread over the hosts.
-    ``postgres``: {max_connections, superuser_reserved_connections (3), reserved (5: replication,
-    migrations, monitoring)}. Without pgbouncer the fleet connects to Postgres directly.
+    ``pgbouncer``: the settings one pooler actually uses ({max_client_conn, default_pool_size,
+    reserve_pool_size}; missing keys take the derived values) - inventory may override the derived
+    ones, and this is where such overrides are checked. Each message names the variables to change.
     """
-    errors = []
     try:
-        budget = db_connection_budget(web, sidekiq, streaming)
+        budget = connection_budget(sizing)
     except PoolSpecError as e:
-        return [str(e)]
-    if web:
-        threads = _int(web.get('threads'), 'web.threads', 5)
-        if web.get('db_pool') not in (None, '') and int(web['db_pool']) < threads:
-            errors.append('web: db_pool %s is below threads %s (each Puma thread needs a connection)' % (web['db_pool'], threads))
-    for index, pool in enumerate(sidekiq or []):
-        name = _pool_name(pool, index)
-        concurrency = _int(pool.get('concurrency'), 'sidekiq pool %s concurrency' % name, 5)
-        if pool.get('db_pool') not in (None, '') and int(pool['db_pool']) < concurrency:
-            errors.append('sidekiq pool %s: db_pool %s is below concurrency %s (DB_POOL must be >= -c)' % (name, pool['db_pool'], concurrency))
-    available = None
-    if postgres:
-        max_conn = _int(postgres.get('max_connections'), 'postgres.max_connections')
-        available = (max_conn - _int(postgres.get('superuser_reserved_connections'), 'x', 3)
-                     - _int(postgres.get('reserved'), 'postgres.reserved', DEFAULT_RESERVED))
-    if pgbouncer:
-        hosts = _count(pgbouncer.get('hosts'), 'pgbouncer.hosts')
-        max_client = _int(pgbouncer.get('max_client_conn'), 'pgbouncer.max_client_conn', 100)
-        if budget['total'] > hosts * max_client:
-            errors.append('application fleet can open %d connections but pgbouncer accepts %d (max_client_conn %d x %d host(s))'
-                          % (budget['total'], hosts * max_client, max_client, hosts))
-        server = hosts * _int(pgbouncer.get('pools'), 'pgbouncer.pools', 1) * (
-            _int(pgbouncer.get('default_pool_size'), 'pgbouncer.default_pool_size', 20)
-            + _int(pgbouncer.get('reserve_pool_size'), 'pgbouncer.reserve_pool_size', 0))
-        if available is not None and server > available:
-            errors.append('pgbouncer server connections %d (default_pool_size + reserve_pool_size per pool x pools x hosts) exceed '
-                          'the %d Postgres max_connections leaves after superuser and reserved slots' % (server, available))
-    elif available is not None and budget['total'] > available:
-        errors.append('application fleet can open %d connections (web %d + sidekiq %d + streaming %d) but Postgres max_connections '
-                      'leaves %d after superuser and reserved slots'
-                      % (budget['total'], budget['web'], budget['sidekiq'], budget['streaming'], available))
+        return ['connection budget: %s' % e]
+    derived = budget['pgbouncer']
+    settings = dict(derived)
+    for key, value in (pgbouncer or {}).items():
+        if value not in (None, ''):
+            try:
+                settings[key] = int(value)
+            except (TypeError, ValueError):
+                return ['pgbouncer_%s must be an integer, not %r' % (key, value)]
+    poolers, pools = derived['hosts'], derived['pools']
+    pg = budget['postgres']
+    errors = []
+    if pg['available'] < 2:
+        errors.append(
+            'postgresql_max_connections %d leaves %d connection(s) for PgBouncer after postgresql_superuser_reserved_connections %d '
+            'and fleet_postgres_reserved_connections %d; raise postgresql_max_connections'
+            % (pg['max_connections'], pg['available'], pg['superuser_reserved_connections'], pg['reserved_connections']))
+    accepted = settings['max_client_conn'] * poolers
+    if budget['total'] > accepted:
+        errors.append(
+            'the application fleet can open %d client connections (%s) but PgBouncer accepts %d '
+            '(pgbouncer_max_client_conn %d x %d pooler(s)); raise pgbouncer_max_client_conn to at least %d (derived: %d) '
+            'or lower mastodon_web_concurrency / mastodon_web_max_threads / mastodon_streaming_ports / mastodon_streaming_db_pool / '
+            'mastodon_sidekiq_pools concurrency or processes / fleet_db_reserve_connections'
+            % (budget['total'], describe_budget(budget), accepted, settings['max_client_conn'], poolers,
+               _ceil_div(budget['total'], poolers), derived['max_client_conn']))
+    if settings['default_pool_size'] < 1:
+        errors.append('pgbouncer_default_pool_size %d must be at least 1' % settings['default_pool_size'])
+    server = poolers * pools * (settings['default_pool_size'] + settings['reserve_pool_size'])
+    if pg['available'] >= 2 and server > pg['available']:
+        errors.append(
+            'PgBouncer may open %d server connections ((pgbouncer_default_pool_size %d + pgbouncer_reserve_pool_size %d) x %d pool(s) '
+            'x %d pooler(s)) but Postgres has %d (postgresql_max_connections %d - postgresql_superuser_reserved_connections %d '
+            '- fleet_postgres_reserved_connections %d); lower pgbouncer_default_pool_size / pgbouncer_reserve_pool_size '
+            '(derived: %d / %d) or raise postgresql_max_connections'
+            % (server, settings['default_pool_size'], settings['reserve_pool_size'], pools, poolers, pg['available'],
+               pg['max_connections'], pg['superuser_reserved_connections'], pg['reserved_connections'],
+               derived['default_pool_size'], derived['reserve_pool_size']))
     return errors
 
 

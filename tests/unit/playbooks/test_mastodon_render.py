@@ -56,6 +56,8 @@ def test_upstream_web_runs_bundle_exec_from_the_release(rendered):
     assert "ExecStart=/home/mastodon/current/vendor/ruby/bin/bundle exec puma -C config/puma.rb" in unit
     assert 'Environment="LD_PRELOAD=libjemalloc.so.2"' in unit
     assert 'Environment="PWD=/home/mastodon/current"' in unit and 'Environment="BIND=10.0.0.31"' in unit
+    # sizing from roles/fleet (the values the connection budget counts)
+    assert 'Environment="WEB_CONCURRENCY=2"' in unit and 'Environment="MAX_THREADS=5"' in unit
     assert "\nSystemCallArchitectures=native\nSystemCallFilter=~@cpu-emulation" in unit   # directives on their own lines
 
 
@@ -63,6 +65,7 @@ def test_upstream_streaming_uses_the_vendored_node(rendered):
     unit = rendered["mastodon-streaming@.service"]
     assert "ExecStart=/home/mastodon/current/vendor/node/bin/node ./streaming" in unit
     assert 'Environment="PORT=%i"' in unit and "LimitNOFILE=65536" in unit
+    assert 'Environment="DB_POOL=10"' in unit
 
 
 def test_upstream_sidekiq_pool(rendered):

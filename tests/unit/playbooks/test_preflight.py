@@ -101,8 +101,10 @@ def test_valid_app_tier_passes(tmp_path):
      "queue mailers is not served by any sidekiq pool"),
     ({"mastodon_sidekiq_pools": _pools(default={"db_pool": 1})}, "sidekiq1",
      "default: db_pool 1 is below concurrency 3"),
-    ({"mastodon_sidekiq_pgbouncer_max_client_conn": 20}, "sidekiq1",
-     "Database connections do not fit"),
+    # The one connection budget, checked on the pooler: a pool grown past PgBouncer's (overridden) limit.
+    ({"mastodon_sidekiq_pools": _pools(default={"concurrency": 40}), "pgbouncer_max_client_conn": 90}, "pgbouncer1",
+     "the application fleet can open 104 client connections (web 6 + streaming 40 + sidekiq 48 (default 40, ingress 2, mailers 1, "
+     "pull 2, push 2, scheduler 1) + reserve 10 = 104) but PgBouncer accepts 90 (pgbouncer_max_client_conn 90 x 1 pooler(s))"),
     ({"mastodon_config_active_record_encryption_primary_key": ""}, "web1",
      "needs ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY, missing on web1"),
     ({"mastodon_config_extra": {"SIDEKIQ_THREADZ": "5"}}, "web1",

@@ -55,14 +55,19 @@ def test_replica_without_primary_is_refused(tmp_path):
 def test_pools_over_max_connections_are_refused(tmp_path):
     result = run_preflight(tmp_path, limit=DATA_HOSTS, pgbouncer_default_pool_size=150)
     assert result.returncode != 0
-    assert "Pool sizes on pgbouncer1 do not fit" in result.stdout, result.stdout
-    assert "exceed the 92 Postgres max_connections leaves" in result.stdout
+    message = " ".join(result.stdout.split())
+    assert "The fleet's database connections do not fit PgBouncer on pgbouncer1" in message, message
+    assert ("PgBouncer may open 159 server connections ((pgbouncer_default_pool_size 150 + pgbouncer_reserve_pool_size 9) x 1 pool(s) "
+            "x 1 pooler(s)) but Postgres has 87 (postgresql_max_connections 100 - postgresql_superuser_reserved_connections 3 "
+            "- fleet_postgres_reserved_connections 10)") in message
 
 
 def test_fleet_over_max_client_conn_is_refused(tmp_path):
     result = run_preflight(tmp_path, limit=DATA_HOSTS, pgbouncer_max_client_conn=50)
     assert result.returncode != 0
-    assert "pgbouncer accepts 50 (max_client_conn 50 x 1 host(s))" in result.stdout, result.stdout
+    message = " ".join(result.stdout.split())
+    assert "but PgBouncer accepts 50 (pgbouncer_max_client_conn 50 x 1 pooler(s)); raise pgbouncer_max_client_conn to at least 67" in message, \
+        message
 
 
 @pytest.mark.parametrize("variable", ["postgresql_app_password", "postgresql_replication_password", "postgresql_monitor_password",
@@ -71,6 +76,14 @@ def test_missing_password_is_refused_naming_the_variable(tmp_path, variable):
     result = run_preflight(tmp_path, limit=DATA_HOSTS, **{variable: ""})
     assert result.returncode != 0
     assert "%s is empty or shorter than 12 characters" % variable in result.stdout, result.stdout
+
+
+def test_max_connections_set_on_the_postgres_hosts_sizes_the_pools(tmp_path):
+    # inventories/lab sets postgresql_max_connections (100) on the postgres group only: the pooler reads the
+    # primary's value, so a pool that fits the fleet default (200) but not the primary is refused.
+    result = run_preflight(tmp_path, limit="pgbouncer1", pgbouncer_default_pool_size=100, pgbouncer_reserve_pool_size=0)
+    assert result.returncode != 0
+    assert "but Postgres has 87 (postgresql_max_connections 100" in " ".join(result.stdout.split()), result.stdout
 
 
 def test_s3_repository_without_credentials_is_refused(tmp_path):
