@@ -140,9 +140,6 @@ def test_example_production_override_below_the_budget_is_refused(inventory):
             "raise pgbouncer_max_client_conn to at least 170 (derived: 213)") in message, message[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason="playbooks/mastodon_secrets.yml feeds each value to ansible-vault encrypt_string through the "
-                   "command module's stdin, which appends a newline (stdin_add_newline defaults to true); mastodon_config's "
-                   "preflight then refuses every generated secret")
 def test_mastodon_secrets_playbook_values_have_no_trailing_newline(tmp_path):
     from ansible.parsing.vault import VaultLib, VaultSecret
     password = tmp_path / "vault-password"
