@@ -6,8 +6,12 @@ Runs on a host that may reach PgBouncer (an application host): one client insert
 reconnects on errors, and stops when --stop-file appears (or after --duration seconds). It then reads
 back which numbers exist and prints:
 
-    acknowledged inserts, acknowledged inserts lost (must be 0), client errors,
-    longest write stall (the longest gap between two acknowledged inserts), throughput
+    acknowledged inserts, acknowledged inserts lost (must be 0 for a switchover; a failover with
+    asynchronous replication may lose the last ones), unacknowledged inserts that exist anyway (the
+    commit happened but its acknowledgement was lost with the connection), client errors by kind
+    (each failed insert is counted once and never retried: the next insert takes the next number),
+    longest write stall (the longest gap between two acknowledged inserts, and when it began),
+    throughput
 
 With --result FILE it also writes the figures as JSON. The password comes from PGPASSWORD.
 
@@ -105,12 +109,14 @@ def main():
                 return 2
             time.sleep(0.5)
     lost = sorted(set(acked) - present)
+    unacked_present = sorted(present - set(acked))
     result = {
         'run': args.run,
         'attempted_inserts': n,
         'acknowledged_inserts': len(acked),
         'acknowledged_inserts_lost': len(lost),
         'lost_numbers': lost[:50],
+        'unacknowledged_inserts_present': len(unacked_present),
         'client_errors': sum(errors.values()),
         'errors_by_kind': errors,
         'longest_write_stall_s': round(longest_stall, 3),
@@ -120,8 +126,10 @@ def main():
     }
     print('acknowledged inserts:        %d' % result['acknowledged_inserts'])
     print('acknowledged inserts lost:   %d' % result['acknowledged_inserts_lost'])
+    print('unacknowledged but present:  %d' % result['unacknowledged_inserts_present'])
     print('client errors:               %d %s' % (result['client_errors'], json.dumps(errors) if errors else ''))
-    print('longest write stall:         %.3f s' % result['longest_write_stall_s'])
+    print('longest write stall:         %.3f s%s' % (result['longest_write_stall_s'], time.strftime(
+        ' (from %H:%M:%S UTC)', time.gmtime(stall_started_at)) if stall_started_at else ''))
     print('throughput:                  %.1f inserts/s over %.1f s' % (result['inserts_per_s'], elapsed))
     if args.result:
         with open(args.result, 'w') as handle:

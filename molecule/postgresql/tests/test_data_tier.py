@@ -1,4 +1,4 @@
-"""The data tier after converge and two switchovers under load (molecule side_effect).
+"""The data tier after converge, two switchovers and a host-loss failover under load (molecule side_effect).
 
 db1/db2 are the Postgres pair (either may be primary: the tests ask the running clusters),
 pgbouncer1 pools, web1 is an application host, mon1 is outside the groups allowed to reach Postgres.
@@ -35,6 +35,14 @@ def client(host, dsn, sql, password=APP_PASSWORD):
     )
     result = host.run("PGPASSWORD=%s python3 -c %s %s %s", password, script, dsn, sql)
     return result.rc, result.stdout.strip()
+
+
+def evidence(name):
+    """A figures/evidence file the side effect wrote; a missing file fails the test (never skips it)."""
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-%s-%s.json" % (LAB_NAME, name))
+    assert os.path.exists(path), "%s is missing: the side effect did not record it" % path
+    with open(path) as handle:
+        return json.load(handle)
 
 
 @pytest.fixture(scope="module")
@@ -124,21 +132,68 @@ def test_no_plaintext_password_on_disk(lab_host):
 
 
 def test_switchovers_under_load_lost_nothing(lab_host, roles):
-    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-%s-switchover.json" % LAB_NAME)
-    with open(path) as handle:
-        figures = json.load(handle)
+    figures = evidence("switchover")
     assert figures["acknowledged_inserts"] > 1000
     assert figures["acknowledged_inserts_lost"] == 0, figures
     # Two switchovers (db1 -> db2 -> db1): roles were back where they started.
-    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-%s-roles-after-switchovers.json" % LAB_NAME)
-    with open(path) as handle:
-        assert json.load(handle) == {"db1": "f", "db2": "t"}
+    assert evidence("roles-after-switchovers") == {"db1": "f", "db2": "t"}
 
 
-def test_failover_promoted_db2_fenced_db1_and_db1_was_rebuilt_as_its_replica(lab_host, roles, lab_addresses):
-    # After the switchovers the side effect killed db1's postmaster and ran failover.yml, then rebuilt db1.
+def test_failover_after_host_loss_stalled_writes_at_most_15_s():
+    # db1's container was killed under numbered inserts through PgBouncer; failover.yml promoted db2.
+    figures = evidence("failover")
+    back = evidence("old-primary-back")
+    print("failover after host loss: %d acknowledged inserts, %d lost (asynchronous replication), %d unacknowledged "
+          "but present, longest write stall %.3f s, failover.yml done %s s after the loss, errors %s"
+          % (figures["acknowledged_inserts"], figures["acknowledged_inserts_lost"],
+             figures.get("unacknowledged_inserts_present", -1), figures["longest_write_stall_s"],
+             back["failover_playbook_s"], figures["errors_by_kind"]))
+    assert figures["acknowledged_inserts"] > 200, figures  # the load ran through the failover
+    assert figures["longest_write_stall_s"] <= 15, figures
+
+
+def test_old_primary_host_came_back_and_was_refused_as_a_second_primary(lab_addresses):
+    back = evidence("old-primary-back")
+    # The start guard refused to start db1's Postgres: nothing accepts writes on db1.
+    assert back["unit_state"] != "active", back
+    assert back["pg_is_in_recovery"] != "f", back
+    assert int(back["write_rc"]) != 0, back
+    refusals = [line for line in back["guard_journal"] if "REFUSING" in line]
+    assert refusals, back["guard_journal"]
+    assert "peer db2 (%s:5432)" % lab_addresses["db2"] in refusals[0], refusals
+    assert "timeline" in refusals[0] and "postgresql_replica_rebuild=true" in refusals[0], refusals
+    # PgBouncer still pointed at db2 (file and running configuration).
+    assert "host=%s " % lab_addresses["db2"] in back["databases_ini"], back["databases_ini"]
+    hosts = [row["host"] for row in back["show_databases"] if row["name"] == "mastodon_production"]
+    assert hosts == [lab_addresses["db2"]], back["show_databases"]
+
+
+def test_failover_promoted_db2_and_db1_was_rebuilt_as_its_replica(lab_host, roles, lab_addresses):
+    # After the failover the side effect updated the inventory and ran the data-tier plays of site.yml
+    # with --limit db1 -e postgresql_replica_rebuild=true.
     assert roles == {"primary": "db2", "replica": "db1"}
-    assert "host=%s " % lab_addresses["db2"] in lab_host("pgbouncer1").file("/etc/pgbouncer/databases.ini").content_string
+    assert psql(lab_host("db2"), "SELECT state FROM pg_stat_replication WHERE application_name = 'db1'") == "streaming"
+    # The rebuilt replica is a copy of db2: same system identifier; its guard lets it start as a standby.
+    assert psql(lab_host("db1"), "SELECT system_identifier FROM pg_control_system()") == \
+        psql(lab_host("db2"), "SELECT system_identifier FROM pg_control_system()")
+    assert lab_host("db1").service("postgresql@15-main").is_running
+    pgbouncer = lab_host("pgbouncer1")
+    assert "host=%s " % lab_addresses["db2"] in pgbouncer.file("/etc/pgbouncer/databases.ini").content_string
+    rc, out = client(pgbouncer, "host=127.0.0.1 port=6432 dbname=pgbouncer user=pgbouncer_admin", "SHOW DATABASES",
+                     password=ADMIN_PASSWORD)
+    assert rc == 0 and "'mastodon_production', '%s', 5432" % lab_addresses["db2"] in out, out
     rc, out = client(lab_host("web1"), "host=%s port=6432 dbname=mastodon_production user=mastodon" % lab_addresses["pgbouncer1"],
-                     "SELECT count(*) > 0 FROM fediops_switchover_probe")
-    assert rc == 0 and "True" in out, out
+                     "INSERT INTO fediops_switchover_probe (run, n) VALUES ('verify-%s', 1)" % uuid.uuid4())
+    assert rc == 0 and "INSERT 0 1" in out, out
+
+
+def test_start_guard_is_installed_and_lets_the_standby_start(lab_host):
+    db1 = lab_host("db1")
+    dropin = "/etc/systemd/system/postgresql@15-main.service.d/fediops-start-guard.conf"
+    assert "ExecStartPre=/usr/local/sbin/fediops-pg-start-guard" in db1.file(dropin).content_string
+    assert "fediops-pg-start-guard" in db1.check_output("systemctl show -p ExecStartPre --value postgresql@15-main")
+    config = db1.file("/etc/fediops/pg-start-guard-15-main.json")
+    assert config.mode == 0o640 and config.user == "root" and config.group == "postgres"
+    assert "lab-replicator" not in config.content_string  # the password stays in the 0600 pgpass file
+    journal = db1.check_output("journalctl -u postgresql@15-main -o cat --no-pager | grep fediops-pg-start-guard || true")
+    assert "starts as a standby" in journal, journal
