@@ -168,6 +168,28 @@ def test_old_primary_host_came_back_and_was_refused_as_a_second_primary(lab_addr
     assert hosts == [lab_addresses["db2"]], back["show_databases"]
 
 
+def test_stale_inventory_after_failover_is_refused_on_every_host_before_any_change():
+    # db1 back, the inventory still naming it postgres_primary: playbooks/site.yml, run as an operator would
+    # before editing the inventory, stopped at the live-state check on every host.
+    stale = evidence("stale-inventory")
+    print("site.yml with the stale inventory: rc %s; %s" % (stale["rc"], stale["refusal"][:1]))
+    assert int(stale["rc"]) != 0, stale
+    assert stale["refusal"], stale
+    text = stale["refusal"][0]
+    assert "[primary] The inventory names db1 as postgres_primary, but db2 runs as the primary" in text, text
+    assert "Move db2 into postgres_primary and db1 into postgres_replica" in text, text
+    assert "--limit db1 -e postgresql_replica_rebuild=true" in text, text
+    # Every host of the run failed at that check, and none changed anything.
+    recap = dict((line.split()[0], line) for line in stale["recap"])
+    assert sorted(recap) == ["db1", "db2", "mon1", "pgbouncer1", "web1"], stale["recap"]
+    for host, line in recap.items():
+        assert "changed=0" in line and "failed=1" in line, line
+    # No play after the live state ran (no role touched a host) ...
+    assert not [p for p in stale["plays"] if "Live state" not in p and "Preflight" not in p], stale["plays"]
+    # ... and what site.yml would change first is byte for byte what it was.
+    assert stale["after"] == stale["before"], (stale["before"], stale["after"])
+
+
 def test_failover_promoted_db2_and_db1_was_rebuilt_as_its_replica(lab_host, roles, lab_addresses):
     # After the failover the side effect updated the inventory and ran the data-tier plays of site.yml
     # with --limit db1 -e postgresql_replica_rebuild=true.
