@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import os
 import re
+import shlex
 
 KIND_PATTERNS = [
     ('web', re.compile(r'^mastodon-web(@[^.]*)?\.service$')),
@@ -49,6 +50,21 @@ def parse_systemctl_show(text):
 def parse_list_units(text):
     """Unit names from ``systemctl list-units --plain --no-legend`` (first column)."""
     return [line.split()[0] for line in text.splitlines() if line.strip() and line.split()[0].endswith('.service')]
+
+
+def web_url_from_environment(value, default_port=3000):
+    """Puma's URL from the unit's Environment= (``systemctl show -p Environment``): BIND and PORT, as Puma reads them."""
+    env = {}
+    for item in shlex.split(value or ''):
+        if '=' in item:
+            key, val = item.split('=', 1)
+            env[key] = val
+    bind = env.get('BIND') or '127.0.0.1'
+    if bind in ('0.0.0.0', '::', '[::]'):
+        bind = '127.0.0.1'
+    if ':' in bind and not bind.startswith('['):
+        bind = '[%s]' % bind
+    return 'http://%s:%s' % (bind, env.get('PORT') or default_port)
 
 
 def release_from_cwd(cwd, base_path):

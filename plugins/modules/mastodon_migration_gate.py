@@ -18,14 +18,14 @@ description:
     seen from the primary), V(replica_replay) (replica in recovery, replay not paused, replayed
     LSN close to the primary's), V(long_transactions), V(lock_waits), V(backup_age) (last
     successful backup), V(disk_free) (on the database host), V(sidekiq_latency),
-    V(postgres_version) and V(redis_version) (against the target release's minimums) and
+    V(postgres_version) and V(redis_version) (against the target release's minimums),
     V(secrets) (the variables the target release needs, by name only) and V(write_path) (a write
     through PgBouncer, as the application makes it, reaches the primary)."
   - Returns a verdict listing every failed check with its reason and threshold, and fails
     unless every check that is not skipped passes. A check that cannot be measured fails.
   - Connects to PostgreSQL directly. It refuses port 6432 and any server that turns out to be
     PgBouncer.
-  - Only V(write_path) goes through PgBouncer (O(write_host)), as the application's database user: inside a
+  - Only V(write_path) goes through PgBouncer (O(write_host)), as the application's database user. Inside a
     transaction that is always rolled back it reads C(pg_is_in_recovery()) and C(inet_server_addr()), creates
     a temporary table (C(ON COMMIT DROP)) and asks for a transaction id (C(pg_current_xact_id())), both of
     which a standby or a read-only server refuses. Nothing is kept.

@@ -49,8 +49,10 @@ options:
     default: [ web, streaming, sidekiq ]
   web_url:
     description:
-      - Base URL of this host's Puma, for example C(http://10.89.40.21:3000). When set, the version Puma reports on
-        C(/api/v1/instance) is read and must match too.
+      - Base URL of this host's Puma, for example C(http://10.89.40.21:3000). Puma is asked C(/api/v1/instance) and
+        the version it reports must match too.
+      - Defaults to the C(BIND) and C(PORT) the running unit was given (C(systemctl show -p Environment)), C(127.0.0.1)
+        for a wildcard C(BIND).
     type: str
   web_host_header:
     description:
@@ -68,7 +70,8 @@ options:
     type: str
   expected_version:
     description:
-      - Mastodon version Puma must report. Defaults to O(expected_release) without a leading C(v).
+      - Mastodon version Puma must report. Defaults to the version C(lib/mastodon/version.rb) of
+        C(<base>/releases/<expected_release>) declares, else O(expected_release) without a leading C(v).
     type: str
 author:
   - fediops contributors (@fediops)
@@ -125,6 +128,10 @@ off_target:
   returned: always
   type: list
   elements: str
+expected_version:
+  description: The Mastodon version Puma was expected to report (null when derived from O(expected_release)).
+  returned: always
+  type: str
 lines:
   description: One human-readable line per process.
   returned: always
@@ -142,7 +149,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
-from ansible_collections.fediops.mastodon.plugins.module_utils import running
+from ansible_collections.fediops.mastodon.plugins.module_utils import migrations, running
 
 UNITS = {
     'web': 'mastodon-web.service',
@@ -171,9 +178,17 @@ def list_units(module, commands, systemctl):
     return names
 
 
-def read_web_version(module, commands):
+def read_web_version(module, commands, systemctl, unit):
     p = module.params
-    url = p['web_url'].rstrip('/') + '/api/v1/instance'
+    base = p['web_url']
+    if not base:
+        cmd = [systemctl, 'show', '--property=Environment', '--value', unit]
+        commands.append(' '.join(cmd))
+        rc, out, err = module.run_command(cmd)
+        if rc != 0:
+            return None, '%s failed: %s' % (' '.join(cmd), (err or out).strip())
+        base = running.web_url_from_environment(out.strip())
+    url = base.rstrip('/') + '/api/v1/instance'
     commands.append('GET ' + url)
     headers = {'Accept': 'application/json', 'X-Forwarded-Proto': 'https'}
     if p['web_host_header']:
@@ -230,11 +245,14 @@ def main():
                 cwd = None
         proc = {'unit': unit, 'kind': running.unit_kind(unit), 'pid': pid, 'active': info.get('ActiveState'), 'cwd': cwd,
                 'release': running.release_from_cwd(cwd, p['base_path']), 'version': None, 'version_error': None}
-        if proc['kind'] == 'web' and p['web_url'] and pid:
-            proc['version'], proc['version_error'] = read_web_version(module, commands)
+        if proc['kind'] == 'web' and pid:
+            proc['version'], proc['version_error'] = read_web_version(module, commands, systemctl, unit)
         processes.append(proc)
-    processes, summary = running.judge(processes, p['expected_release'], p['expected_version'])
-    module.exit_json(changed=False, processes=processes, lines=[running.describe(x) for x in processes],
+    expected_version = p['expected_version']
+    if expected_version is None and p['expected_release']:
+        expected_version = migrations.read_release_version(os.path.join(p['base_path'], 'releases', p['expected_release']))
+    processes, summary = running.judge(processes, p['expected_release'], expected_version)
+    module.exit_json(changed=False, processes=processes, expected_version=expected_version, lines=[running.describe(x) for x in processes],
                      commands=commands, **summary)
 
 

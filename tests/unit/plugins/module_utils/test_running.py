@@ -58,3 +58,10 @@ def test_judge():
     assert running.judge([], 'v2.0.0')[1]['on_target'] is False
     assert running.judge(procs)[1]['on_target'] is None
     assert running.describe(out[0]) == 'mastodon-sidekiq@default.service (pid -) runs nothing (not running)'
+
+
+def test_web_url_from_environment():
+    env = 'RAILS_ENV=production "PATH=/a b:/usr/bin" BIND=10.89.40.21 PORT=3000'
+    assert running.web_url_from_environment(env) == 'http://10.89.40.21:3000'
+    assert running.web_url_from_environment('BIND=0.0.0.0') == 'http://127.0.0.1:3000'
+    assert running.web_url_from_environment('BIND=fd00::1 PORT=3001') == 'http://[fd00::1]:3001'

@@ -61,9 +61,11 @@ def fleet(tmp_path, monkeypatch):
                       '    pat = args[-1].split("*")[0]\n'
                       '    for u in sorted(T):\n'
                       '        if u.startswith(pat): print(u + " loaded active running x")\n'
+                      'elif args[0] == "show" and args[1] == "--property=Environment":\n'
+                      '    print("RAILS_ENV=production BIND=127.0.0.1 PORT=%d")\n'
                       'elif args[0] == "show":\n'
                       '    print("\\n\\n".join("Id=%%s\\nMainPID=%%d\\nActiveState=%%s" %% (u, T.get(u, 0), "active" if u in T else "inactive")'
-                      ' for u in args[2:]))\n' % (sys.executable, table))
+                      ' for u in args[2:]))\n' % (sys.executable, table, port))
     script.chmod(0o755)
     monkeypatch.setenv('PATH', '%s:%s' % (bindir, os.environ['PATH']))
     yield {'base_path': str(base), 'web_url': 'http://127.0.0.1:%d' % port, 'pids': table}
@@ -87,6 +89,10 @@ def test_reports_what_each_process_runs(fleet):
     assert sorted(res['off_target']) == ['mastodon-sidekiq@default.service', 'mastodon-streaming@*.service', 'mastodon-web.service']
     assert res['releases'] == ['v1.0.0', 'v2.0.0'] and res['changed'] is False
     assert 'GET %s/api/v1/instance' % fleet['web_url'] in res['commands']
+    # without web_url: the unit's BIND and PORT
+    res = run_module(module, {'base_path': fleet['base_path'], 'kinds': ['web'], 'expected_release': 'v1.0.0'})
+    assert res['on_target'] is True and res['processes'][0]['version'] == 'v1.0.0', res
+    assert any(c.startswith('GET http://127.0.0.1:') for c in res['commands'])
 
 
 def test_on_target_and_check_mode(fleet):
