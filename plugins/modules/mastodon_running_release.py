@@ -17,8 +17,8 @@ description:
     the kernel resolved that link when the process started, so the working directory is
     C(<base>/releases/<version>) of the release the process actually runs, whatever C(current) says now.
   - For Puma it also asks O(web_url) C(/api/v1/instance) and reports the C(version) it answers (Mastodon's
-    own version; the lab fixture answers its release name, for example C(v2.0.0)). Versions are compared
-    without a leading C(v) and without C(+metadata).
+    own version; the lab fixture answers its release name, for example C(v2.0.0)). It must equal O(expected_version)
+    or the release name O(expected_release), compared without a leading C(v) and without C(+metadata).
   - Sidekiq's heartbeat carries no Mastodon version, so Sidekiq is judged by the working directory only;
     combine with M(fediops.mastodon.sidekiq_queues) to know the processes also beat.
   - With O(expected_release) each process gets C(on_target), and C(off_target) lists the units that are not

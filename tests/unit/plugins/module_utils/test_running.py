@@ -52,6 +52,9 @@ def test_judge():
     assert summary['on_target'] is True
     out, summary = running.judge([dict(procs[0], release='r42', version='4.5.3')], 'r42', '4.5.3')
     assert summary['on_target'] is True
+    # the lab fixture answers its release name while the inventory's Mastodon version is another
+    assert running.judge([procs[0]], 'v2.0.0', '4.5.0')[1]['on_target'] is True
+    assert running.judge([dict(procs[0], version='v1.0.0')], 'v2.0.0', '4.5.0')[1]['on_target'] is False
     # not running, or nothing at all: never on target
     out, summary = running.judge([dict(procs[1], pid=0, release=None)], 'v2.0.0')
     assert summary['on_target'] is False
