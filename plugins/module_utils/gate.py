@@ -14,7 +14,7 @@ __metaclass__ = type
 from ansible_collections.fediops.mastodon.plugins.module_utils import migrations, sidekiq, versions
 
 CHECKS = ['migrations', 'replication', 'replica_replay', 'long_transactions', 'lock_waits', 'backup_age',
-          'disk_free', 'sidekiq_latency', 'postgres_version', 'redis_version', 'secrets']
+          'disk_free', 'sidekiq_latency', 'postgres_version', 'redis_version', 'secrets', 'write_path']
 
 DEFAULT_THRESHOLDS = {
     'min_replicas': 1,
@@ -184,6 +184,36 @@ def check_secrets(obs, target):
     return [_rec('secrets', True, 'all %d required secrets present' % len(needed), threshold=needed, value=[])]
 
 
+def check_write_path(obs):
+    """A write through PgBouncer, as the application makes it, must reach a primary.
+
+    ``obs['write_path']``: {'target': 'host:port' (PgBouncer), 'error': str or None (the write failed),
+    'in_recovery': bool or None, 'server': 'addr:port' of the Postgres that answered or None,
+    'xact_id': the transaction id the write was given (rolled back) or None}.
+    """
+    wp = obs.get('write_path')
+    if wp is None:
+        return [_missing('write_path', obs, 'write_path')]
+    target = wp.get('target') or '?'
+    server = wp.get('server')
+    where = ' (server %s)' % server if server else ''
+    if wp.get('in_recovery'):
+        reason = 'a write through PgBouncer %s reached a standby (read-only)%s' % (target, where)
+        if wp.get('error'):
+            reason += ': %s' % wp['error']
+        return [_rec('write_path', False, reason, threshold='pg_is_in_recovery() = false and the write succeeds',
+                     value={'in_recovery': True, 'server': server})]
+    if wp.get('error'):
+        return [_rec('write_path', False, 'a write through PgBouncer %s was refused%s: %s' % (target, where, wp['error']),
+                     threshold='pg_is_in_recovery() = false and the write succeeds',
+                     value={'in_recovery': wp.get('in_recovery'), 'server': server})]
+    if wp.get('in_recovery') is None:
+        return [_rec('write_path', False, 'not measured: a write through PgBouncer %s did not report pg_is_in_recovery()' % target)]
+    return [_rec('write_path', True, 'a write through PgBouncer %s reached the primary%s (rolled back)' % (target, where),
+                 threshold='pg_is_in_recovery() = false and the write succeeds',
+                 value={'in_recovery': False, 'server': server})]
+
+
 def evaluate(obs, thresholds=None, phase='pre', target=None, skip=None, now=0.0):
     """Return the verdict dict: passed, failed (records), passed_checks, skipped, checks (all records)."""
     t = dict(DEFAULT_THRESHOLDS)
@@ -202,6 +232,7 @@ def evaluate(obs, thresholds=None, phase='pre', target=None, skip=None, now=0.0)
         ('postgres_version', lambda: check_version(obs, 'postgres', target)),
         ('redis_version', lambda: check_version(obs, 'redis', target)),
         ('secrets', lambda: check_secrets(obs, target)),
+        ('write_path', lambda: check_write_path(obs)),
     ]
     for name, run in runners:
         if name in skip:

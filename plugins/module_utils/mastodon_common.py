@@ -52,6 +52,17 @@ def postgres_common_argument_spec():
     )
 
 
+def write_path_argument_spec():
+    """Where the application writes: PgBouncer, as the application's database user (doc fragment write_path)."""
+    return dict(
+        write_host=dict(type='str'),
+        write_port=dict(type='int'),
+        write_user=dict(type='str'),
+        write_password=dict(type='str', no_log=True),
+        write_db=dict(type='str'),
+    )
+
+
 def redis_common_argument_spec():
     """Connection options for the Redis instance Sidekiq uses."""
     return dict(

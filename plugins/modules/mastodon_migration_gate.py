@@ -18,18 +18,24 @@ description:
     seen from the primary), V(replica_replay) (replica in recovery, replay not paused, replayed
     LSN close to the primary's), V(long_transactions), V(lock_waits), V(backup_age) (last
     successful backup), V(disk_free) (on the database host), V(sidekiq_latency),
-    V(postgres_version) and V(redis_version) (against the target release's minimums) and
-    V(secrets) (the variables the target release needs, by name only)."
+    V(postgres_version) and V(redis_version) (against the target release's minimums),
+    V(secrets) (the variables the target release needs, by name only) and V(write_path) (a write
+    through PgBouncer, as the application makes it, reaches the primary)."
   - Returns a verdict listing every failed check with its reason and threshold, and fails
     unless every check that is not skipped passes. A check that cannot be measured fails.
   - Connects to PostgreSQL directly. It refuses port 6432 and any server that turns out to be
     PgBouncer.
+  - Only V(write_path) goes through PgBouncer (O(write_host)), as the application's database user. Inside a
+    transaction that is always rolled back it reads C(pg_is_in_recovery()) and C(inet_server_addr()), creates
+    a temporary table (C(ON COMMIT DROP)) and asks for a transaction id (C(pg_current_xact_id())), both of
+    which a standby or a read-only server refuses. Nothing is kept.
   - Changes nothing; it behaves the same in check mode.
   - Run it on the database host (or set O(disk_path)) so that V(disk_free) measures the disk
     holding the data directory.
 extends_documentation_fragment:
   - fediops.mastodon.postgres
   - fediops.mastodon.redis
+  - fediops.mastodon.write_path
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -74,6 +80,7 @@ options:
       - postgres_version
       - redis_version
       - secrets
+      - write_path
   replica_host:
     description:
       - Address of the streaming replica for V(replica_replay); same credentials and database as the primary.
@@ -209,6 +216,10 @@ target_version:
   description: Mastodon version the checks were made for.
   returned: always
   type: str
+write_path:
+  description: What the write through PgBouncer found (C(target), C(server), C(in_recovery), C(error), C(xact_id)).
+  returned: when V(write_path) ran
+  type: dict
 queries:
   description: SQL statements and commands run.
   returned: always
@@ -223,7 +234,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_common import (
-    postgres_common_argument_spec, redis_common_argument_spec, postgres_connect, direct_postgres_problem,
+    postgres_common_argument_spec, redis_common_argument_spec, write_path_argument_spec, postgres_connect, direct_postgres_problem,
     ensure_direct_postgres, redis_client, fetch_dicts, postgres_connect_kwargs, psycopg2)
 from ansible_collections.fediops.mastodon.plugins.module_utils import gate, migrations, sidekiq
 from ansible_collections.fediops.mastodon.plugins.module_utils.versions import parse_version
@@ -339,6 +350,75 @@ def collect_replica(module, primary_cur, obs, queries):
     obs['replica'] = {'in_recovery': row['in_recovery'], 'replay_paused': row['replay_paused'], 'lag_bytes': lag}
 
 
+WRITE_PATH_SQL = [
+    'BEGIN',
+    'SELECT pg_is_in_recovery() AS in_recovery, host(inet_server_addr()) AS addr, inet_server_port() AS port',
+    'CREATE TEMP TABLE fediops_write_probe (id integer) ON COMMIT DROP',
+    'INSERT INTO fediops_write_probe VALUES (1)',
+    'SELECT pg_current_xact_id()::text',
+    'ROLLBACK',
+]
+
+
+def write_path_params(p, env):
+    """Connection parameters for the write through PgBouncer: explicit options, then the env file's DB_*."""
+    port = p['write_port'] or env.get('DB_PORT') or 6432
+    return dict(p, login_host=p['write_host'] or env.get('DB_HOST'), login_port=int(port), login_unix_socket='',
+                login_user=p['write_user'] or env.get('DB_USER') or p['login_user'],
+                login_password=p['write_password'] if p['write_password'] is not None else env.get('DB_PASS'),
+                db=p['write_db'] or env.get('DB_NAME') or p['db'])
+
+
+def collect_write_path(module, obs, queries):
+    """A real write through PgBouncer in a transaction that is rolled back; obs['write_path'] (gate.check_write_path)."""
+    p = module.params
+    env = {}
+    if p['env_file']:
+        try:
+            env = migrations.read_dotenv(p['env_file'])
+        except (IOError, OSError):
+            env = {}
+    params = write_path_params(p, env)
+    if not params['login_host']:
+        obs['write_path_error'] = 'write_host is not set (the PgBouncer address the application writes through)'
+        return
+    target = '%s:%s' % (params['login_host'], params['login_port'])
+    wp = {'target': target, 'server': None, 'in_recovery': None, 'error': None, 'xact_id': None}
+    try:
+        conn = psycopg2.connect(**postgres_connect_kwargs(params))
+    except Exception as e:  # pylint: disable=broad-except
+        obs['write_path_error'] = 'cannot connect through PgBouncer %s as %s: %s' % (target, params['login_user'], str(e).strip())
+        return
+    conn.autocommit = True
+    cur = conn.cursor()
+    rolled_back = False
+    try:
+        for sql in WRITE_PATH_SQL:
+            queries.append('write path %s: %s' % (target, sql))
+            try:
+                cur.execute(sql)
+            except Exception as e:  # pylint: disable=broad-except
+                wp['error'] = str(e).strip().splitlines()[0]
+                break
+            if sql.startswith('SELECT pg_is_in_recovery'):
+                row = cur.fetchone()
+                wp['in_recovery'] = bool(row[0])
+                wp['server'] = '%s:%s' % (row[1], row[2]) if row[1] else 'local socket'
+            elif sql.startswith('SELECT pg_current_xact_id'):
+                wp['xact_id'] = cur.fetchone()[0]
+            elif sql == 'ROLLBACK':
+                rolled_back = True
+    finally:
+        if not rolled_back:
+            try:
+                cur.execute('ROLLBACK')
+                queries.append('write path %s: ROLLBACK' % target)
+            except Exception:  # pylint: disable=broad-except
+                pass
+        conn.close()
+    obs['write_path'] = wp
+
+
 def collect_disk(path, obs):
     try:
         st = os.statvfs(path)
@@ -403,6 +483,7 @@ def collect_environment(module, obs):
 def main():
     argument_spec = postgres_common_argument_spec()
     argument_spec.update(redis_common_argument_spec())
+    argument_spec.update(write_path_argument_spec())
     argument_spec.update(
         release_path=dict(type='path'),
         target_version=dict(type='str'),
@@ -455,12 +536,16 @@ def main():
         collect_redis(module, obs, queries)
     if 'secrets' not in p['skip_checks']:
         collect_environment(module, obs)
+    if 'write_path' not in p['skip_checks']:
+        collect_write_path(module, obs, queries)
 
     thresholds = dict((k, p[k]) for k in gate.DEFAULT_THRESHOLDS)
     verdict = gate.evaluate(obs, thresholds, phase=p['phase'], target=target, skip=p['skip_checks'], now=now)
     result = dict(changed=False, verdict=verdict, target_version=target, queries=queries,
                   pending_pre=obs.get('pending_pre', []), pending_post=obs.get('pending_post', []),
                   schema_version=migrations.schema_version(obs.get('applied', [])))
+    if 'write_path' in obs:
+        result['write_path'] = obs['write_path']
     if not verdict['passed']:
         module.fail_json(msg=gate.summary_message(verdict), **result)
     module.exit_json(msg=gate.summary_message(verdict), **result)

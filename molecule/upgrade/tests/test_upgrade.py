@@ -40,6 +40,16 @@ def test_gate_refused_all_three_faults_and_named_them():
     assert "draining" not in log and "quieting Sidekiq" not in log
 
 
+def test_gate_refused_a_write_path_to_the_standby():
+    log = result("write-path-refused.log")
+    assert re.search(r"write[ _]path", log, re.IGNORECASE), log[-3000:]
+    # the gate's own wording, when the gate is what refused (a live-state check before it may refuse first)
+    if "[write_path]" in log:
+        assert re.search(r"\[write_path\] a write through PgBouncer [0-9.]+:6432 reached a standby \(read-only\)", log), log[-3000:]
+    assert "pre-deployment migrations applied" not in log
+    assert "draining" not in log and "quieting Sidekiq" not in log
+
+
 @pytest.mark.parametrize("name", ["upgrade-load.json", "rollback-load.json"])
 def test_no_failed_request_and_no_lost_job(name):
     figures = json.loads(result(name))
@@ -95,6 +105,37 @@ def test_rerun_changed_nothing():
     recap = [line for line in log.splitlines() if re.match(r"^\S+\s+: ok=", line)]
     assert len(recap) == 11, recap
     assert all(" changed=0 " in line and " failed=0 " in line for line in recap), recap
+
+
+def test_rollback_again_changed_nothing():
+    log = result("rollback-again.log")
+    recap = [line for line in log.splitlines() if re.match(r"^\S+\s+: ok=", line)]
+    assert len(recap) == 11, recap
+    assert all(" changed=0 " in line and " failed=0 " in line for line in recap), recap
+    assert "rollback from v1.0.0 to v1.0.0 started" in log
+
+
+def test_upgrade_recorded_where_it_started_and_the_rollback_went_there(lab_host):
+    record = json.loads(lab_host("web1").file("/var/lib/fediops-mastodon/upgrade.json").content_string)
+    assert record["from"] == "v1.0.0" and record["to"] == "v2.0.0" and record["started"], record
+    assert record["rolled_back"]["to"] == "v1.0.0", record
+
+
+@pytest.mark.parametrize("name", APP_HOSTS)
+def test_every_process_runs_v1_as_the_process_reports_it(lab_host, lab_addresses, name):
+    host = lab_host(name)
+    units = host.check_output("systemctl list-units --type=service --state=active --plain --no-legend "
+                              "'mastodon-web.service' 'mastodon-streaming@*.service' 'mastodon-sidekiq@*.service'")
+    units = [line.split()[0] for line in units.splitlines() if line.strip()]
+    assert units, name
+    for unit in units:
+        pid = host.check_output("systemctl show -p MainPID --value %s", unit)
+        assert pid != "0", unit
+        assert host.check_output("readlink /proc/%s/cwd", pid) == V1, unit
+    if name.startswith("web"):
+        body = json.loads(host.check_output("curl -sf -H 'Host: lab.fediops.example' http://%s:3000/api/v1/instance",
+                                            lab_addresses[name]))
+        assert body["version"] == "v1.0.0", body
 
 
 @pytest.mark.parametrize("name", APP_HOSTS)

@@ -116,33 +116,48 @@ def pg_conn(pg_server):
     conn.close()
 
 
-@pytest.fixture(scope='session')
-def pgbouncer_server(server_dir, pg_server):
-    """PgBouncer in transaction mode in front of pg_server, admin user ``mastodon``."""
+def _start_pgbouncer(server_dir, pg, name):
+    """PgBouncer in transaction mode in front of ``pg`` (files named ``name``), admin user ``mastodon``."""
     exe = shutil.which('pgbouncer') or ('/usr/sbin/pgbouncer' if os.path.exists('/usr/sbin/pgbouncer') else None)
     if not exe:
         pytest.skip('pgbouncer not installed; apt-get install pgbouncer')
     base, prefix, _uid, _gid = server_dir
     port = _free_port()
-    ini = os.path.join(base, 'pgbouncer.ini')
+    ini = os.path.join(base, '%s.ini' % name)
     with open(os.path.join(base, 'userlist.txt'), 'w') as f:
         f.write('"mastodon" "%s"\n' % PG_PASSWORD)
     with open(ini, 'w') as f:
         f.write('[databases]\n%s = host=127.0.0.1 port=%d dbname=%s\n\n[pgbouncer]\n'
                 'listen_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\nauth_type = scram-sha-256\n'
                 'auth_file = %s/userlist.txt\nadmin_users = mastodon\npool_mode = transaction\n'
-                'logfile = %s/pgbouncer.log\npidfile = %s/pgbouncer.pid\nserver_reset_query =\n'
-                % (pg_server['db'], pg_server['login_port'], pg_server['db'], port, base, base, base))
+                'logfile = %s/%s.log\npidfile = %s/%s.pid\nserver_reset_query =\n'
+                % (pg['db'], pg['login_port'], pg['db'], port, base, base, name, base, name))
     subprocess.check_call(prefix + [exe, '-d', ini], stdout=subprocess.DEVNULL)
     if not _wait_port(port):
-        pytest.skip('pgbouncer did not start; see %s/pgbouncer.log' % base)
-    info = dict(pg_server, login_port=port)
-    yield info
+        pytest.skip('pgbouncer did not start; see %s/%s.log' % (base, name))
+    return dict(pg, login_port=port, backend_port=pg['login_port'])
+
+
+def _stop_pgbouncer(server_dir, name):
     try:
-        with open(os.path.join(base, 'pgbouncer.pid')) as f:
+        with open(os.path.join(server_dir[0], '%s.pid' % name)) as f:
             os.kill(int(f.read().strip()), 15)
     except (IOError, OSError, ValueError):
         pass
+
+
+@pytest.fixture(scope='session')
+def pgbouncer_server(server_dir, pg_server):
+    """PgBouncer in transaction mode in front of pg_server, admin user ``mastodon``."""
+    yield _start_pgbouncer(server_dir, pg_server, 'pgbouncer')
+    _stop_pgbouncer(server_dir, 'pgbouncer')
+
+
+@pytest.fixture(scope='session')
+def pgbouncer_standby(server_dir, pg_replica):
+    """A second PgBouncer whose database line points at the streaming replica (a misrouted write path)."""
+    yield _start_pgbouncer(server_dir, pg_replica, 'pgbouncer-standby')
+    _stop_pgbouncer(server_dir, 'pgbouncer-standby')
 
 
 @pytest.fixture(scope='session')

@@ -20,6 +20,8 @@ def healthy():
         'queues': {'default': {'latency': 1.0}, 'ingress': {'latency': 4.0}},
         'postgres_version': 150018, 'redis_version': '7.0.15',
         'environment': dict(SECRETS),
+        'write_path': {'target': '10.89.40.20:6432', 'server': '10.89.40.10:5432', 'in_recovery': False,
+                       'error': None, 'xact_id': '812'},
     }
 
 
@@ -27,7 +29,7 @@ def test_all_pass():
     verdict = gate.evaluate(healthy(), target='4.5.2', now=NOW)
     assert verdict['passed'], verdict['failed']
     assert verdict['passed_checks'] == sorted(gate.CHECKS)
-    assert gate.summary_message(verdict).startswith('all 11 gate checks passed')
+    assert gate.summary_message(verdict).startswith('all 12 gate checks passed')
 
 
 def test_every_failure_listed_with_threshold():
@@ -89,3 +91,24 @@ def test_thresholds_override_and_replica_counts():
     assert [f['check'] for f in verdict['failed']] == ['long_transactions']
     verdict = gate.evaluate(obs, target='4.5.2', now=NOW)
     assert verdict['failed'][0]['reason'] == '0 replica(s) streaming from the primary'
+
+
+def test_write_path_verdicts():
+    obs = healthy()
+    assert gate.check_write_path(obs)[0]['passed']
+    obs['write_path'] = dict(obs['write_path'], server='10.89.40.11:5432', in_recovery=True,
+                             error='cannot execute CREATE TABLE in a read-only transaction', xact_id=None)
+    verdict = gate.evaluate(obs, target='4.5.2', now=NOW)
+    assert [f['check'] for f in verdict['failed']] == ['write_path']
+    assert verdict['failed'][0]['reason'] == ('a write through PgBouncer 10.89.40.20:6432 reached a standby (read-only) '
+                                              '(server 10.89.40.11:5432): cannot execute CREATE TABLE in a read-only transaction')
+    # a primary that refuses the write (read-only role or database)
+    obs['write_path'] = dict(obs['write_path'], in_recovery=False)
+    assert gate.check_write_path(obs)[0]['reason'].startswith('a write through PgBouncer 10.89.40.20:6432 was refused')
+    # connected but nothing reported: not measured, never a pass
+    obs['write_path'] = {'target': 'x:1', 'server': None, 'in_recovery': None, 'error': None}
+    assert not gate.check_write_path(obs)[0]['passed']
+    del obs['write_path']
+    obs['write_path_error'] = 'write_host is not set'
+    assert gate.check_write_path(obs)[0]['reason'] == 'not measured: write_host is not set'
+    assert 'write_path' in gate.evaluate(obs, target='4.5.2', now=NOW, skip=['write_path'])['skipped']
