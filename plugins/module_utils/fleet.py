@@ -31,6 +31,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.fediops.mastodon.plugins.module_utils import running as running_mod
+
 MODES = ('site', 'upgrade', 'rollback', 'switchover', 'failover')
 
 _DB_LINE = re.compile(r'^\s*([A-Za-z0-9_.\-"]+)\s*=\s*(.*)$')
@@ -240,20 +242,27 @@ def picture(observations, inventory, mode='site'):
                 'if it names another primary).' if running_primary else
                 'No single primary runs: resolve the data tier first (switchover.yml, failover.yml).'))
 
-    # Releases, read from the running processes.
-    releases, running = {}, set()
+    # Releases, read from the running processes. Puma's answer names a Mastodon version: it counts as the
+    # inventory's release when it matches that release's name or its Mastodon version.
+    wanted_names = set(running_mod.normalize_version(v) for v in (inventory.get('release'), inventory.get('mastodon_version')) if v)
+    releases, running_set = {}, set()
     for host, obs in sorted(observations.items()):
-        procs = [p for p in (obs.get('processes') or []) if p.get('active')]
+        procs = [p for p in (obs.get('processes') or []) if p.get('active') and p.get('kind') != 'web']
         if not procs and not obs.get('web_version'):
             continue
         entry = dict((p['unit'], p.get('release')) for p in procs)
         if obs.get('web_version'):
-            entry['web /api/v1/instance'] = obs['web_version']
+            entry['mastodon-web.service (/api/v1/instance)'] = obs['web_version']
         releases[host] = entry
-        for value in entry.values():
-            if value:
-                running.add(str(value).lstrip('v'))
-    wanted = str(inventory.get('release') or '').lstrip('v')
+        for unit, value in entry.items():
+            if not value:
+                continue
+            value = running_mod.normalize_version(value)
+            if unit.startswith('mastodon-web') and value in wanted_names:
+                value = running_mod.normalize_version(inventory.get('release'))
+            running_set.add(value)
+    running = running_set
+    wanted = running_mod.normalize_version(inventory.get('release') or '')
     others = sorted(r for r in running if r != wanted)
     if mode == 'site' and others:
         where = '; '.join('%s: %s' % (h, ', '.join('%s=%s' % kv for kv in sorted(e.items()))) for h, e in sorted(releases.items()))

@@ -72,8 +72,16 @@ options:
     description: Read the Mastodon units (C(mastodon-*.service)) on this host.
     type: dict
     suboptions:
+      base_path:
+        description: Home of the releases (C(releases/<version>)).
+        type: path
+        default: /home/mastodon
       web_url:
         description: Puma's base URL on this host; empty for a host without Puma.
+        type: str
+        default: ''
+      web_host_header:
+        description: The C(Host) header Puma is asked with (Mastodon answers its own domains only).
         type: str
         default: ''
   peers:
@@ -158,7 +166,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
-from ansible_collections.fediops.mastodon.plugins.module_utils import fleet
+from ansible_collections.fediops.mastodon.plugins.module_utils import fleet, running
 from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_common import HAS_PSYCOPG2, psycopg2
 
 PG_QUERY = (
@@ -243,32 +251,37 @@ class Reader(object):
         return state
 
     def mastodon(self, p):
+        """Each Mastodon unit's release from the process itself: the kernel's view of its working directory
+        (systemd started it in <base>/current, resolved then), and what Puma answers at /api/v1/instance.
+        Puma's master keeps the directory it started in across a phased restart, so for web the answer counts."""
         rc, out, err = self.run(['systemctl', 'list-units', '--all', '--plain', '--no-legend', '--type=service', 'mastodon-*'])
         processes = []
-        for line in out.splitlines():
-            unit = line.split()[0] if line.split() else ''
-            if not unit.startswith('mastodon-') or not unit.endswith('.service'):
+        for unit in running.parse_list_units(out):
+            kind = running.unit_kind(unit)
+            if kind == 'other':
                 continue
             props = self.unit(unit)
             pid = int(props.get('MainPID') or 0)
-            release = None
+            cwd = None
             if pid:
                 try:
-                    release = fleet.release_of_path(os.readlink('/proc/%d/cwd' % pid))
+                    cwd = os.readlink('/proc/%d/cwd' % pid)
                 except OSError:
-                    release = None
-            kind = unit[len('mastodon-'):].split('@')[0].split('.')[0]
-            processes.append({'unit': unit, 'kind': kind, 'active': props.get('ActiveState') == 'active',
-                              'pid': pid or None, 'release': release})
+                    cwd = None
+            processes.append({'unit': unit, 'kind': kind, 'active': props.get('ActiveState') == 'active', 'pid': pid or None,
+                              'release': running.release_from_cwd(cwd, p['base_path'])})
         result = {'processes': processes}
-        if p.get('web_url'):
+        if p.get('web_url') and any(x['kind'] == 'web' and x['active'] for x in processes):
             url = p['web_url'].rstrip('/') + '/api/v1/instance'
             self.commands.append('GET ' + url)
+            headers = {'Accept': 'application/json', 'X-Forwarded-Proto': 'https'}
+            if p.get('web_host_header'):
+                headers['Host'] = p['web_host_header']
             try:
-                result['web_version'] = json.loads(open_url(url, timeout=5).read()).get('version')
+                result['web_version'] = str(json.loads(open_url(url, headers=headers, timeout=5, follow_redirects='none').read())['version'])
             except Exception as e:
                 result['web_version'] = None
-                result['web_error'] = str(e)
+                result['web_error'] = '%s: %s' % (url, e)
         return result
 
     def peers(self, peers, port, user, password, database, timeout):
@@ -308,7 +321,8 @@ def main():
             pgbouncer=dict(type='dict', options=dict(config_dir=dict(type='path', required=True), database=dict(type='str', required=True),
                                                      port=dict(type='int', default=6432), admin_user=dict(type='str'),
                                                      admin_password=dict(type='str', no_log=True))),
-            mastodon=dict(type='dict', options=dict(web_url=dict(type='str', default=''))),
+            mastodon=dict(type='dict', options=dict(base_path=dict(type='path', default='/home/mastodon'), web_url=dict(type='str', default=''),
+                                                    web_host_header=dict(type='str', default=''))),
             edge=dict(type='dict', options=dict(upstreams_file=dict(type='path', required=True))),
             peers=dict(type='dict'),
             peer_port=dict(type='int', default=5432),
