@@ -17,8 +17,8 @@ description:
   - O(postgres) - whether a cluster exists and runs, whether it is in recovery, its timeline and system
     identifier, and whom a standby streams from (asked of the running server as the C(postgres) OS user
     through the local socket; C(pg_controldata) when it is stopped).
-  - O(pgbouncer) - where PgBouncer sends the database's connections: C(SHOW DATABASES) on the admin console
-    when O(pgbouncer.admin_password) is given, else the C([databases]) file.
+  - O(pgbouncer) - where PgBouncer sends the database's connections, from C(SHOW DATABASES) on the admin console
+    when O(pgbouncer.admin_password) is given, else from the C([databases]) file.
   - O(mastodon) - the release each running Mastodon unit runs, read from the process itself (the kernel's
     view of its working directory), and what Puma answers at C(/api/v1/instance).
   - O(edge) - which web hosts an edge has marked C(down) in its web upstream.

@@ -50,7 +50,7 @@ def _mastodon_secrets():
            "vapid_private_key": base64.urlsafe_b64encode(key.private_numbers().private_value.to_bytes(32, "big")).decode(),
            "vapid_public_key": base64.urlsafe_b64encode(public).decode()}
     for name in ("deterministic_key", "key_derivation_salt", "primary_key"):
-        out["active_record_encryption_" + name] = "".join(secrets.choice(alnum) for _ in range(32))
+        out["active_record_encryption_" + name] = "".join(secrets.choice(alnum) for dummy in range(32))
     return out
 
 

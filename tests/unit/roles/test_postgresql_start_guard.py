@@ -45,7 +45,7 @@ def test_what_never_blocks(guard, answer):
 
 
 def test_one_blocking_peer_among_others_refuses(guard):
-    refuse, _ = guard.decide('7001', 1, [(DB3, OSError('No route to host')), (DB2, ('7001', 2, False))])
+    refuse, dummy = guard.decide('7001', 1, [(DB3, OSError('No route to host')), (DB2, ('7001', 2, False))])
     assert refuse
 
 

@@ -135,8 +135,8 @@ def test_bad_mode():
 
 def test_parse_pgbouncer_databases():
     text = "; managed\n[databases]\nmastodon_production = host=10.0.0.12 port=5432 dbname=mastodon_production\n"
-    assert fleet.parse_pgbouncer_databases(text, 'mastodon_production') == {'host': '10.0.0.12', 'port': 5432,
-                                                                           'dbname': 'mastodon_production'}
+    expected = {'host': '10.0.0.12', 'port': 5432, 'dbname': 'mastodon_production'}
+    assert fleet.parse_pgbouncer_databases(text, 'mastodon_production') == expected
     assert fleet.parse_pgbouncer_databases(text, 'other') is None
 
 

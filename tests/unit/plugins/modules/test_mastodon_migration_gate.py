@@ -128,7 +128,7 @@ def test_gate_refuses_a_write_path_to_a_standby(args, schema, pg_replica, pgboun
     """PgBouncer's database line points at the streaming replica: the application's writes would fail."""
     a = dict(args, write_port=pgbouncer_standby['login_port'])
     res = run_module(gate_module, a, expect_fail=True)
-    failed = [f for f in res['verdict']['failed']]
+    failed = list(res['verdict']['failed'])
     assert [f['check'] for f in failed] == ['write_path'], failed
     reason = failed[0]['reason']
     assert reason.startswith('a write through PgBouncer 127.0.0.1:%d reached a standby (read-only) (server 127.0.0.1:%d)'
