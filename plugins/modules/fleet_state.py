@@ -22,6 +22,9 @@ description:
   - O(mastodon) - the release each running Mastodon unit runs, read from the process itself (the kernel's
     view of its working directory), and what Puma answers at C(/api/v1/instance).
   - O(edge) - which web hosts an edge has marked C(down) in its web upstream.
+  - O(peers) - whether each Postgres server answers, over the network, as a primary or a standby.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
