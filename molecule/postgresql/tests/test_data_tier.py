@@ -10,8 +10,15 @@ import uuid
 
 import pytest
 
-APP_PASSWORD = 'lab-mastodon-db-7f3c91'  # inventories/lab/group_vars/all/secrets.yml
-ADMIN_PASSWORD = 'lab-pgbouncer-admin-91d2'
+import yaml
+
+_SECRETS_FILE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'inventories', 'lab', 'group_vars', 'all',
+                             'secrets.yml')
+with open(_SECRETS_FILE) as _handle:
+    LAB_SECRETS = yaml.safe_load(_handle)
+APP_PASSWORD = LAB_SECRETS['fediops_lab_db_app_password']
+ADMIN_PASSWORD = LAB_SECRETS['pgbouncer_admin_password']
+REPLICATION_PASSWORD = LAB_SECRETS['postgresql_replication_password']
 LAB_NAME = 'mol-postgresql'
 
 
@@ -102,7 +109,7 @@ def test_host_outside_allowed_groups_cannot_reach_postgres(lab_host, lab_address
     assert connect_error(lab_host("mon1"), lab_addresses["pgbouncer1"], 6432) is None  # stats user from monitoring
     # pgbouncer1 reaches 5432 but pg_hba gives it the application user only: no replication.
     rc, out = client(lab_host("pgbouncer1"), "host=%s port=5432 dbname=mastodon_production user=replicator" % lab_addresses["db1"],
-                     "SELECT 1", password="lab-replicator-2b8e44")
+                     "SELECT 1", password=REPLICATION_PASSWORD)
     assert rc == 1 and "no pg_hba.conf entry" in out, out
 
 
@@ -218,6 +225,6 @@ def test_start_guard_is_installed_and_lets_the_standby_start(lab_host):
     assert "fediops-pg-start-guard" in db1.check_output("systemctl show -p ExecStartPre --value postgresql@15-main")
     config = db1.file("/etc/fediops/pg-start-guard-15-main.json")
     assert config.mode == 0o640 and config.user == "root" and config.group == "postgres"
-    assert "lab-replicator" not in config.content_string  # the password stays in the 0600 pgpass file
+    assert REPLICATION_PASSWORD not in config.content_string  # the password stays in the 0600 pgpass file
     journal = db1.check_output("journalctl -u postgresql@15-main -o cat --no-pager | grep fediops-pg-start-guard || true")
     assert "starts as a standby" in journal, journal
