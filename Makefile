@@ -68,11 +68,13 @@ molecule: bootstrap fixture-artifacts
 	molecule test -s $(S)
 
 molecule-all: bootstrap fixture-artifacts
-	@for s in $(SCENARIOS); do echo "=== molecule scenario $$s ==="; molecule test -s $$s || exit 1; done
+	@bash tests/stages.sh $(addprefix molecule:,$(SCENARIOS))
 
 build: bootstrap
 	@rm -rf .cache/build && mkdir -p .cache/build
 	ansible-galaxy collection build --force --output-path .cache/build .
 	@bash tests/check_build.sh .cache/build/fediops-mastodon-*.tar.gz
 
-test: bootstrap lint sanity unit fixture-test build molecule-all
+# Each stage timed; the table of stage times and the total ends the log (also on failure).
+test: bootstrap
+	@bash tests/stages.sh yamllint ansible-lint sanity unit fixture-test build fixture-artifacts $(addprefix molecule:,$(SCENARIOS))

@@ -13,9 +13,12 @@ for Puma, the version GET /api/v1/instance answers. This file turns that into pl
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import json
 import os
 import re
 import shlex
+
+from ansible.module_utils.urls import open_url
 
 KIND_PATTERNS = [
     ('web', re.compile(r'^mastodon-web(@[^.]*)?\.service$')),
@@ -131,3 +134,19 @@ def describe(proc):
     if proc.get('version_error'):
         line += ', version unknown (%s)' % proc['version_error']
     return line
+
+
+def ask_web_version(base_url, host_header=None, timeout=5):
+    """The version Puma answers at GET <base_url>/api/v1/instance: (version or None, error or None, what was asked).
+
+    The one place both fleet_state and mastodon_running_release ask Puma. X-Forwarded-Proto: https because
+    Mastodon redirects plain HTTP; Host, when given, because Puma answers only its LOCAL_DOMAIN/WEB_DOMAIN."""
+    url = base_url.rstrip('/') + '/api/v1/instance'
+    headers = {'Accept': 'application/json', 'X-Forwarded-Proto': 'https'}
+    if host_header:
+        headers['Host'] = host_header
+    try:
+        answer = open_url(url, headers=headers, timeout=timeout, follow_redirects='none', validate_certs=False)
+        return str(json.loads(answer.read())['version']), None, 'GET ' + url
+    except Exception as e:  # pylint: disable=broad-except
+        return None, '%s: %s' % (url, e), 'GET ' + url

@@ -164,11 +164,9 @@ commands:
   elements: str
 '''
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 from ansible_collections.fediops.mastodon.plugins.module_utils import fleet, running
 from ansible_collections.fediops.mastodon.plugins.module_utils.mastodon_common import HAS_PSYCOPG2, psycopg2
 
@@ -275,16 +273,11 @@ class Reader(object):
                               'release': running.release_from_cwd(cwd, p['base_path'])})
         result = {'processes': processes}
         if p.get('web_url') and any(x['kind'] == 'web' and x['active'] for x in processes):
-            url = p['web_url'].rstrip('/') + '/api/v1/instance'
-            self.commands.append('GET ' + url)
-            headers = {'Accept': 'application/json', 'X-Forwarded-Proto': 'https'}
-            if p.get('web_host_header'):
-                headers['Host'] = p['web_host_header']
-            try:
-                result['web_version'] = str(json.loads(open_url(url, headers=headers, timeout=5, follow_redirects='none').read())['version'])
-            except Exception as e:
-                result['web_version'] = None
-                result['web_error'] = '%s: %s' % (url, e)
+            version, error, asked = running.ask_web_version(p['web_url'], p.get('web_host_header'), timeout=5)
+            self.commands.append(asked)
+            result['web_version'] = version
+            if error:
+                result['web_error'] = error
         return result
 
     def peers(self, peers, port, user, password, database, timeout):

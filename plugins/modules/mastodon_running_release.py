@@ -144,11 +144,9 @@ commands:
   elements: str
 '''
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 from ansible_collections.fediops.mastodon.plugins.module_utils import migrations, running
 
 UNITS = {
@@ -188,18 +186,9 @@ def read_web_version(module, commands, systemctl, unit):
         if rc != 0:
             return None, '%s failed: %s' % (' '.join(cmd), (err or out).strip())
         base = running.web_url_from_environment(out.strip())
-    url = base.rstrip('/') + '/api/v1/instance'
-    commands.append('GET ' + url)
-    headers = {'Accept': 'application/json', 'X-Forwarded-Proto': 'https'}
-    if p['web_host_header']:
-        headers['Host'] = p['web_host_header']
-    try:
-        resp = open_url(url, headers=headers, timeout=p['timeout'], follow_redirects='none', validate_certs=False)
-        data = json.loads(resp.read())
-        return str(data['version']), None
-    except Exception as e:  # pylint: disable=broad-except
-        return None, '%s: %s' % (url, e)
-
+    version, error, asked = running.ask_web_version(base, p['web_host_header'], timeout=p['timeout'])
+    commands.append(asked)
+    return version, error
 
 def main():
     module = AnsibleModule(
