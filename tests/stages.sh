@@ -9,7 +9,7 @@ report() {
   local status=$1 total=$(( $(date +%s) - start_all ))
   echo
   echo "=== stage times ($(date -u +%FT%TZ)) ==="
-  for i in "${!names[@]}"; do printf '  %-28s %5d s  %3d min %02d s\n' "${names[$i]}" "${secs[$i]}" $(( secs[$i] / 60 )) $(( secs[$i] % 60 )); done
+  for i in "${!names[@]}"; do printf '  %-28s %5d s  %3d min %02d s\n' "${names[i]}" "${secs[i]}" $(( secs[i] / 60 )) $(( secs[i] % 60 )); done
   printf '  %-28s %5d s  %3d min %02d s  (%s)\n' "total" "$total" $(( total / 60 )) $(( total % 60 )) "$status"
 }
 for stage in "$@"; do

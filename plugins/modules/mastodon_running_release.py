@@ -190,6 +190,7 @@ def read_web_version(module, commands, systemctl, unit):
     commands.append(asked)
     return version, error
 
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
