@@ -35,7 +35,7 @@ def test_zipf_draws_match_the_probabilities_and_cover_the_tail(edge):
     zipf = edge.Zipf(50, 1.0, seed=3)
     draws = 200000
     counts = [0] * 50
-    for _ in range(draws):
+    for _draw in range(draws):
         counts[zipf.sample()] += 1
     for rank in (0, 1, 4, 49):
         expected = zipf.probabilities[rank] * draws
@@ -45,14 +45,15 @@ def test_zipf_draws_match_the_probabilities_and_cover_the_tail(edge):
 
 def test_zipf_is_reproducible_from_its_seed(edge):
     a, b, c = edge.Zipf(1000, 1.2, 7), edge.Zipf(1000, 1.2, 7), edge.Zipf(1000, 1.2, 8)
-    first = [a.sample() for _ in range(500)]
-    assert first == [b.sample() for _ in range(500)]
-    assert first != [c.sample() for _ in range(500)]
+    first = [a.sample() for _draw in range(500)]
+    assert first == [b.sample() for _draw in range(500)]
+    assert first != [c.sample() for _draw in range(500)]
     assert all(0 <= r < 1000 for r in first)
 
 
 def test_one_object_is_always_drawn(edge):
-    assert {edge.Zipf(1, 1.1, 0).sample() for _ in range(20)} == {0}
+    one = edge.Zipf(1, 1.1, 0)
+    assert {one.sample() for _draw in range(20)} == {0}
 
 
 @pytest.mark.parametrize("n,s", [(0, 1.1), (10, 0), (10, -1.0)])
