@@ -16,7 +16,8 @@ SSH_OPTIONS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o Lo
 def _lab_hosts():
     raw = os.environ.get("FEDIOPS_LAB_HOSTS")
     if not raw:
-        pytest.skip("FEDIOPS_LAB_HOSTS is not set: run through `make molecule S=<scenario>`")
+        pytest.fail("FEDIOPS_LAB_HOSTS is not set: run the tests through `make molecule S=<scenario>` "
+                    "(molecule/verify.yml sets it); without the lab's hosts there is nothing to check", pytrace=False)
     return json.loads(raw)
 
 

@@ -15,7 +15,7 @@ import time
 import pytest
 import yaml
 
-from edge_client import MEDIA_HOST, WEB_HOST, Client, EdgeConnection, lab_ca_context, parallel
+from edge_client import MEDIA_HOST, WEB_HOST, Client, EdgeConnection, error_kind, lab_ca_context, parallel
 
 REPO = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))))
@@ -176,7 +176,7 @@ def test_fifty_concurrent_cold_requests_make_one_bucket_fetch(lab_host, edge_eu)
     before = log_length(edge, MEDIA_LOG)
     results = parallel(50, lambda i: Client(edge_eu, MEDIA_HOST).get("/" + key))
     errors = [r for r in results if isinstance(r, Exception)]
-    assert not errors, errors[:3]
+    assert not errors, ["%s: %s" % (error_kind(e), e) for e in errors]
     assert {r[0] for r in results} == {200}
     assert len({r[2] for r in results}) == 1 and len(results[0][2]) == 4 * 1024 * 1024
     time.sleep(1)  # the access log is written when each response ends
@@ -221,19 +221,34 @@ def test_purge_with_the_secret_evicts_and_without_it_is_refused(lab_host, edge_e
 # ---- web ----
 
 def _load(address, path, stop, results, lock):
+    """Requests `path` until `stop`; records one outcome per request: (time, error kind or None, host, detail).
+    A failed request is recorded under its kind and never repeated (edge_client.Client does not retry)."""
     client = Client(address, WEB_HOST)
     while not stop.is_set():
         try:
-            status, headers, _ = client.get(path)
-            entry = (time.time(), status, headers.get("x-fixture-host", "").split(":")[0])
-        except OSError as exc:
-            entry = (time.time(), "error %s" % exc, "")
+            status, headers, body = client.get(path)
+        except Exception as exc:  # noqa: BLE001 - every kind is counted, by name
+            entry = (time.time(), error_kind(exc), "", "%s: %s" % (type(exc).__name__, exc))
+        else:
+            host = headers.get("x-fixture-host", "").split(":")[0]
+            if status != 200:
+                kind = "HTTP %d" % status
+            elif body != b"OK":
+                kind = "wrong body"
+            elif not host:
+                kind = "answer without x-fixture-host"
+            else:
+                kind = None
+            entry = (time.time(), kind, host, "" if kind is None else "%d %r" % (status, body[:200]))
         with lock:
             results.append(entry)
     client.close()
 
 
 def test_one_puma_stopped_requests_keep_succeeding_and_it_gets_traffic_back(lab_host, edge_eu):
+    """0 failed requests while web1's Puma is stopped and started again. The edge's proxy_next_upstream
+    (error timeout http_502 http_503) moving a request from the stopped host to web2 is the server-side retry
+    under test; the client sends every request once."""
     web1 = lab_host("web1")
     stop, lock, results = threading.Event(), threading.Lock(), []
     threads = [threading.Thread(target=_load, args=(edge_eu, "/health", stop, results, lock)) for _ in range(4)]
@@ -251,21 +266,26 @@ def test_one_puma_stopped_requests_keep_succeeding_and_it_gets_traffic_back(lab_
         while time.time() < deadline and not back:
             time.sleep(1)
             with lock:
-                back = any(t > started_at and h == "web1" and s == 200 for t, s, h in results)
+                back = any(t > started_at and h == "web1" and k is None for t, k, h, _ in results)
         time.sleep(2)
     finally:
         stop.set()
         for thread in threads:
             thread.join()
-    errors = [r for r in results if r[1] != 200]
-    # A request web1 was already serving may finish just after the stop began.
-    during = [r for r in results if stopped_at + 1 < r[0] < started_at]
-    rate = len(errors) / float(len(results))
-    print("web failover: %d requests, %d errors (%.4f%%), %d while web1 was stopped (hosts %s), web1 back: %s" % (
-        len(results), len(errors), 100 * rate, len(during), sorted({h for _, _, h in during}), back))
+    errors = [r for r in results if r[1] is not None]
+    kinds = {}
+    for _, kind, _, _ in errors:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    during = [r for r in results if stopped_at < r[0] < started_at]
+    print("web failover: %d requests, %d failed (%s), %d while web1 was stopped (hosts %s), web1 back: %s" % (
+        len(results), len(errors), ", ".join("%s %d" % kv for kv in sorted(kinds.items())) or "none", len(during),
+        sorted({h for _, _, h, _ in during}), back))
     assert len(results) > 200
-    assert rate <= 0.001, errors[:5]
-    assert {h for _, _, h in during} == {"web2"}
+    assert not errors, "%d of %d requests failed: %s; first ones (s after the stop, kind, detail): %s" % (
+        len(errors), len(results), ", ".join("%s %d" % kv for kv in sorted(kinds.items())),
+        [("%+.2f" % (t - stopped_at), k, d) for t, k, _, d in errors[:5]])
+    # A request web1 was already answering may finish just after the stop began.
+    assert {h for t, _, h, _ in during if t > stopped_at + 1} == {"web2"}
     assert back, "web1 got no request through the edge within 45 s of restarting"
 
 

@@ -13,9 +13,10 @@ V2 = "/home/mastodon/releases/v2.0.0"
 
 
 def result(name):
+    """A log or figures file side_effect.yml wrote; a missing one fails the test that reads it (never skips)."""
+    assert RESULTS, "FEDIOPS_UPGRADE_RESULTS is not set (molecule/upgrade/molecule.yml sets it): no %s to read" % name
     path = os.path.join(RESULTS, name)
-    if not RESULTS or not os.path.exists(path):
-        pytest.skip("%s not found: run the side effect first" % path)
+    assert os.path.exists(path), "%s is missing: the side effect (side_effect.yml) did not write it" % path
     with open(path) as handle:
         return handle.read()
 
