@@ -93,7 +93,8 @@ class Lab(object):
 
     def playbook(self, playbook, *extra):
         argv = ['ansible-playbook'] + self.common + [os.path.join(REPO, 'playbooks', playbook)] + list(extra)
-        log = os.path.join(tempfile.gettempdir(), 'fediops-bench-%s.log' % playbook.replace('.yml', ''))
+        self.runs = getattr(self, 'runs', 0) + 1
+        log = os.path.join(tempfile.gettempdir(), 'fediops-bench-%s-%d.log' % (playbook.replace('.yml', ''), self.runs))
         started = time.time()
         with open(log, 'w') as handle:
             rc = subprocess.call(argv, cwd=REPO, env=self.env, stdout=handle, stderr=subprocess.STDOUT)
