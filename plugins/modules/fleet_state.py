@@ -23,8 +23,8 @@ description:
     view of its working directory), and what Puma answers at C(/api/v1/instance).
   - O(edge) - which web hosts an edge has marked C(down) in its web upstream.
   - O(peers) - whether each Postgres server answers, over the network, as a primary or a standby.
-  - O(probe) - whether anything accepts TCP connections on each host's Postgres port (no login): C(playbooks/failover.yml)
-    treats a Postgres host as lost only when neither its SSH nor its Postgres port answers.
+  - O(probe) - whether anything accepts TCP connections on each host's Postgres port, without logging in;
+    C(playbooks/failover.yml) treats a Postgres host as lost only when neither its SSH nor its Postgres port answers.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
