@@ -201,7 +201,7 @@ def picture(observations, inventory, mode='site'):
             else:
                 notes.append('%s is taken as lost: no answer over SSH (%s) nor on its Postgres port (from %s: %s).' % (
                     host, ssh, ', '.join(sorted(probes)),
-                    '; '.join('%s' % (probe.get('error') or 'no answer') for _, probe in sorted(probes.items()))))
+                    '; '.join('%s' % (probes[peer].get('error') or 'no answer') for peer in sorted(probes))))
 
     inventory_primary = inv_primary[0] if len(inv_primary) == 1 else None
     if mode in ('site', 'upgrade', 'rollback') and inventory_primary:
