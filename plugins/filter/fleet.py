@@ -15,7 +15,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible_collections.fediops.mastodon.plugins.module_utils import fleet
 
-KEYS = ('postgres', 'pgbouncer', 'processes', 'web_version', 'edge')
+KEYS = ('postgres', 'pgbouncer', 'processes', 'web_version', 'edge', 'probes')
 
 
 def observations(results):

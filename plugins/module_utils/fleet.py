@@ -16,7 +16,8 @@ Observation of one host (every key optional)::
      'pgbouncer': {'installed', 'running', 'database', 'target_host', 'target_port', 'source'},
      'processes': [{'unit', 'kind', 'active', 'pid', 'release'}],
      'web_version': str,
-     'edge': {'drained': [inventory names]}}
+     'edge': {'drained': [inventory names]},
+     'probes': {name: {'answered': bool, 'error': str}}}   # TCP to other Postgres hosts' port (failover)
 
 Inventory (what the playbook was given)::
 
@@ -172,6 +173,35 @@ def picture(observations, inventory, mode='site'):
             running_primary = newest
             notes.append('%s still runs as a primary on an older timeline; this run rebuilds it from %s.'
                          % (', '.join(stale), newest))
+
+    # A failover may take a Postgres host as lost only when neither its SSH nor its Postgres port answers:
+    # a host whose sshd died (or whose SSH path is cut) may still run a primary that clients reach.
+    if mode == 'failover':
+        for host in pg_hosts:
+            if postgres[host]['state'] != 'unreachable':
+                continue
+            probes = dict((peer, (obs.get('probes') or {})[host]) for peer, obs in sorted(observations.items())
+                          if peer != host and (obs.get('probes') or {}).get(host))
+            postgres[host]['port_probes'] = probes
+            answered = sorted(peer for peer, probe in probes.items() if probe.get('answered'))
+            ssh = (observations.get(host) or {}).get('msg') or 'unreachable'
+            if answered:
+                differences.append(_diff(
+                    'alive',
+                    '%s does not answer over SSH (%s), but its Postgres port accepts connections (asked from %s): it may '
+                    'still run as a primary.' % (host, ssh, ', '.join(answered)),
+                    'If it is the working primary, wait for its SSH or use playbooks/switchover.yml; otherwise stop its '
+                    'Postgres (or the host) and run playbooks/failover.yml again.'))
+            elif not probes:
+                differences.append(_diff(
+                    'alive',
+                    '%s does not answer over SSH (%s), and no other Postgres host asked its Postgres port: it cannot be '
+                    'taken as lost.' % (host, ssh),
+                    'Run playbooks/failover.yml with a standby that answers (it asks the port), or bring %s back.' % host))
+            else:
+                notes.append('%s is taken as lost: no answer over SSH (%s) nor on its Postgres port (from %s: %s).' % (
+                    host, ssh, ', '.join(sorted(probes)),
+                    '; '.join('%s' % (probes[peer].get('error') or 'no answer') for peer in sorted(probes))))
 
     inventory_primary = inv_primary[0] if len(inv_primary) == 1 else None
     if mode in ('site', 'upgrade', 'rollback') and inventory_primary:

@@ -23,6 +23,8 @@ description:
     view of its working directory), and what Puma answers at C(/api/v1/instance).
   - O(edge) - which web hosts an edge has marked C(down) in its web upstream.
   - O(peers) - whether each Postgres server answers, over the network, as a primary or a standby.
+  - O(probe) - whether anything accepts TCP connections on each host's Postgres port, without logging in;
+    C(playbooks/failover.yml) treats a Postgres host as lost only when neither its SSH nor its Postgres port answers.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -112,6 +114,19 @@ options:
     description: Seconds to wait for each peer.
     type: int
     default: 3
+  probe:
+    description:
+      - Open a TCP connection to these hosts' Postgres port (inventory name to address), from this host, and close it
+        again without logging in. A host whose SSH did not answer but whose Postgres port does may still run a primary.
+    type: dict
+  probe_port:
+    description: Port of O(probe).
+    type: int
+    default: 5432
+  probe_timeout:
+    description: Seconds to wait for each O(probe) connection.
+    type: float
+    default: 2
   edge:
     description: Read an edge's web upstream.
     type: dict
@@ -153,6 +168,10 @@ peers:
   description: Per peer name, C(reachable), C(in_recovery) and C(error).
   returned: when O(peers) was given
   type: dict
+probes:
+  description: Per O(probe) name, C(answered) (a TCP connection was accepted), C(error) and C(seconds).
+  returned: when O(probe) was given
+  type: dict
 edge:
   description: C(drained), the inventory names marked down.
   returned: when O(edge) was given
@@ -165,6 +184,9 @@ commands:
 '''
 
 import os
+import socket
+import threading
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fediops.mastodon.plugins.module_utils import fleet, running
@@ -302,6 +324,22 @@ class Reader(object):
             found[name] = state
         return found
 
+    def probe(self, hosts, port, timeout):
+        found = {}
+        for name, host in sorted(hosts.items()):
+            self.commands.append('TCP connect %s:%s' % (host, port))
+            started = time.time()
+            state = {'host': host, 'port': port, 'answered': False, 'error': None}
+            try:
+                sock = socket.create_connection((host, port), timeout=timeout)
+                sock.close()
+                state['answered'] = True
+            except (OSError, socket.error) as e:
+                state['error'] = str(e) or type(e).__name__
+            state['seconds'] = round(time.time() - started, 3)
+            found[name] = state
+        return found
+
     def edge(self, p):
         if not os.path.exists(p['upstreams_file']):
             return {'drained': [], 'configured': False}
@@ -326,11 +364,21 @@ def main():
             peer_password=dict(type='str', no_log=True),
             peer_database=dict(type='str', default='postgres'),
             peer_connect_timeout=dict(type='int', default=3),
+            probe=dict(type='dict'),
+            probe_port=dict(type='int', default=5432),
+            probe_timeout=dict(type='float', default=2),
         ),
         supports_check_mode=True,
     )
     reader = Reader(module)
     result = {'changed': False}
+    # The probes wait on hosts that may be gone: they run beside the local reads, not after them.
+    probes = {}
+    prober = None
+    if module.params['probe']:
+        prober = threading.Thread(target=lambda: probes.update(reader.probe(module.params['probe'], module.params['probe_port'],
+                                                                            module.params['probe_timeout'])))
+        prober.start()
     if module.params['postgres']:
         result['postgres'] = reader.postgres(module.params['postgres'])
     if module.params['pgbouncer']:
@@ -342,6 +390,9 @@ def main():
     if module.params['peers']:
         result['peers'] = reader.peers(module.params['peers'], module.params['peer_port'], module.params['peer_user'], module.params['peer_password'],
                                        module.params['peer_database'], module.params['peer_connect_timeout'])
+    if prober is not None:
+        prober.join()
+        result['probes'] = probes
     result['commands'] = reader.commands
     module.exit_json(**result)
 

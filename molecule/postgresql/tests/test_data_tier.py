@@ -146,19 +146,26 @@ def test_switchovers_under_load_lost_nothing(lab_host, roles):
     assert evidence("roles-after-switchovers") == {"db1": "f", "db2": "t"}
 
 
-def test_failover_after_host_loss_writes_resumed():
+def test_failover_after_host_loss_lost_no_acknowledged_insert():
     # db1's container was killed under numbered inserts through PgBouncer; failover.yml promoted db2.
+    # Replication is synchronous in this scenario (inventory.yml): every acknowledged insert was on db2.
     figures = evidence("failover")
     back = evidence("old-primary-back")
-    print("failover after host loss: %d acknowledged inserts, %d lost (asynchronous replication), %d unacknowledged "
-          "but present, longest write stall %.3f s, failover.yml done %s s after the loss, errors %s"
+    lost_at = float(back["host_lost_at"])
+    # The gap between acknowledged inserts that began at the loss, and ended when writes resumed.
+    resumed = [stall for stall in figures["stalls"] if stall["to"] > lost_at]
+    assert resumed and resumed[0]["from"] <= lost_at + 1, (lost_at, figures["stalls"])
+    print("failover after host loss: %d acknowledged inserts, %d lost (synchronous replication), %d unacknowledged "
+          "but present; write stall from the loss to the first acknowledged insert after it %.3f s (longest %.3f s); "
+          "failover.yml done %s s after the loss; load average at the loss %s; errors %s"
           % (figures["acknowledged_inserts"], figures["acknowledged_inserts_lost"],
-             figures.get("unacknowledged_inserts_present", -1), figures["longest_write_stall_s"],
-             back["failover_playbook_s"], figures["errors_by_kind"]))
+             figures.get("unacknowledged_inserts_present", -1), resumed[0]["to"] - lost_at,
+             figures["longest_write_stall_s"], back["failover_playbook_s"], back["load_average_at_the_loss"], figures["errors_by_kind"]))
     assert figures["acknowledged_inserts"] > 200, figures  # the load ran through the failover
-    # Writes resumed on db2 through PgBouncer. The stall is a figure (printed above, from bench/switchover.py),
-    # not a pass mark: it moves with the machine's load. The bound only says writes did come back.
-    assert figures["longest_write_stall_s"] <= 60, figures
+    assert figures["acknowledged_inserts_lost"] == 0, figures["lost_numbers"]
+    # Writes resumed on db2 through PgBouncer (the gap that began at the loss ended with an acknowledged insert,
+    # checked above). The stall is a figure (printed above; bench/switchover.py --lab --host-loss prints it
+    # too), not a pass mark: it moves with the machine's load.
 
 
 def test_old_primary_host_came_back_and_was_refused_as_a_second_primary(lab_addresses):

@@ -99,7 +99,23 @@ def test_pgbouncer_on_a_standby_is_refused_naming_the_write_path():
 def test_unreachable_primary_is_refused_except_by_failover():
     obs = healthy(db1={'unreachable': True, 'msg': 'does not answer: timed out'})
     assert checks(fleet.picture(obs, INVENTORY, 'site')) == ['primary']
-    assert fleet.picture(obs, INVENTORY, 'failover')['differences'] == []
+    lost = dict(obs, db2=dict(obs['db2'], probes={'db1': {'answered': False, 'error': 'timed out'}}))
+    result = fleet.picture(lost, INVENTORY, 'failover')
+    assert result['differences'] == []
+    assert 'db1 is taken as lost' in result['notes'][0]
+
+
+def test_failover_refuses_a_host_whose_postgres_port_answers_without_ssh():
+    obs = healthy(db1={'unreachable': True, 'msg': 'ssh: connect to host 10.0.0.11 port 22: Connection timed out'})
+    obs['db2'] = dict(obs['db2'], probes={'db1': {'answered': True, 'error': None}})
+    result = fleet.picture(obs, INVENTORY, 'failover')
+    assert checks(result) == ['alive']
+    assert 'its Postgres port accepts connections (asked from db2)' in result['differences'][0]['message']
+
+
+def test_failover_refuses_an_unreachable_host_whose_port_nobody_asked():
+    obs = healthy(db1={'unreachable': True, 'msg': 'timed out'})
+    assert checks(fleet.picture(obs, INVENTORY, 'failover')) == ['alive']
 
 
 def test_unreachable_pgbouncer_leaves_the_write_path_unknown():
