@@ -235,3 +235,62 @@ def test_start_guard_is_installed_and_lets_the_standby_start(lab_host):
     assert REPLICATION_PASSWORD not in config.content_string  # the password stays in the 0600 pgpass file
     journal = db1.check_output("journalctl -u postgresql@15-main -o cat --no-pager | grep fediops-pg-start-guard || true")
     assert "starts as a standby" in journal, journal
+
+
+# ---- Restart discipline (side effect: "Restart discipline - ..." plays) --------------------------------
+def _servers(rows):
+    """[db1 row, db2 row] of `start|standby|shared_buffers|log_min_duration_statement|pending` -> by name."""
+    found = {}
+    for name, row in zip(("db1", "db2"), rows):
+        start, standby, shared_buffers, log_min, pending = row.split("|")
+        found[name] = {"start": float(start), "standby": standby == "t", "shared_buffers": shared_buffers,
+                       "log_min_duration_statement": log_min, "pending": [p for p in pending.split(",") if p]}
+    return found
+
+
+def test_reload_only_change_restarted_neither_postgres_nor_pgbouncer():
+    ev = evidence("restarts")
+    before, after = _servers(ev["before"]), _servers(ev["after_reload"])
+    for name in ("db1", "db2"):
+        assert after[name]["log_min_duration_statement"] == "3s", (name, after[name])
+        assert after[name]["start"] == before[name]["start"], "%s restarted for a reload-only change" % name
+        assert after[name]["pending"] == []
+    pid, idle_timeout = ev["pgbouncer_after_reload"]
+    assert idle_timeout == "601"
+    assert pid == ev["pgbouncer_pid_before"], "PgBouncer restarted for a reload-only change"
+
+
+def test_restart_setting_restarts_the_standby_and_only_reports_the_primary():
+    ev = evidence("restarts")
+    before, after = _servers(ev["before"]), _servers(ev["after_converge"])
+    primary = [n for n in after if not after[n]["standby"]]
+    assert primary == ["db1"], after
+    assert after["db2"]["start"] > before["db2"]["start"], "the standby was not restarted"
+    assert after["db2"]["shared_buffers"] == "200MB" and after["db2"]["pending"] == []
+    assert after["db1"]["start"] == before["db1"]["start"], "the primary was restarted without a switchover or opt-in"
+    assert after["db1"]["pending"] == ["shared_buffers"]
+    assert ev["converge_warning"], "site.yml's data tier did not report the primary's pending restart"
+    metric = dict(zip(("db1", "db2"), ev["metric_after_converge"]))
+    assert metric["db1"].splitlines()[-1].endswith(" 1") and metric["db2"].splitlines()[-1].endswith(" 0"), metric
+    assert ev["pgbouncer_pid_after"] == ev["pgbouncer_pid_before"]
+
+
+def test_postgres_restart_applied_the_setting_on_both_servers_and_kept_the_roles():
+    ev = evidence("restarts")
+    before, after = _servers(ev["before"]), _servers(ev["after_restart"])
+    for name in ("db1", "db2"):
+        assert after[name]["shared_buffers"] == "200MB" and after[name]["pending"] == [], (name, after[name])
+        assert after[name]["start"] > before[name]["start"]
+    assert not after["db1"]["standby"] and after["db2"]["standby"], "postgres_restart.yml did not switch back"
+    assert all(m.splitlines()[-1].endswith(" 0") for m in ev["metric_after_restart"]), ev["metric_after_restart"]
+
+
+def test_primary_and_replica_were_never_down_together_and_no_insert_was_lost():
+    sampler = evidence("restarts")["sampler"]
+    assert sampler["samples"] > 100, sampler
+    # The sampler saw each server's restart (so it can see downtime at all) ...
+    assert sampler["down_samples"]["db1"] > 0 and sampler["down_samples"]["db2"] > 0, sampler
+    # ... and never an instant where neither answered.
+    assert sampler["both_down_samples"] == 0, sampler["both_down_at"]
+    load = evidence("switchover")  # the same numbered-insert load ran through the whole restart block
+    assert load["acknowledged_inserts_lost"] == 0, load.get("lost_numbers")
