@@ -12,6 +12,7 @@ Whether a secret is real: thin wrappers over module_utils/secret_rules.py (the r
 
     {{ {'redis_app_password': redis_app_password} | fediops.mastodon.secret_problems(fleet_secret_kinds) }}
         -> ['redis_app_password is shorter than 24 characters (...)']   (names and rules, never values)
+    {{ {'vault_x': 'CHANGE-ME', 'vault_y': none} | fediops.mastodon.secret_unset }}   -> ['vault_x'] (empty or placeholder)
     {{ {'vault_x': 'secret_key_base'} | fediops.mastodon.secret_values_generated }}   -> fresh values (no_log!)
     {{ file_text | fediops.mastodon.secret_file_values }}       -> top-level name -> value (None when !vault)
     {{ file_text | fediops.mastodon.secret_file_without(['vault_x']) }}   -> the text without those entries
@@ -47,6 +48,14 @@ def secret_problems(values, kinds):
         return secret_rules.problems(dict((str(k), v) for k, v in values.items()), kinds)
     except ValueError as e:
         raise AnsibleFilterError('secret_problems: %s' % e)
+
+
+def secret_unset(values):
+    """The names whose value is empty or a placeholder (a value nobody filled in); None (encrypted) counts as set."""
+    if not isinstance(values, dict):
+        raise AnsibleFilterError('secret_unset: expected a dict of variable name -> value')
+    return sorted(name for name, value in values.items()
+                  if value is not None and (str(value) == '' or secret_rules.placeholder_in(str(value))))
 
 
 def secret_values_generated(kinds):
@@ -86,6 +95,7 @@ class FilterModule(object):
             'mastodon_required_secrets': mastodon_required_secrets,
             'mastodon_missing_secrets': mastodon_missing_secrets,
             'secret_problems': secret_problems,
+            'secret_unset': secret_unset,
             'secret_values_generated': secret_values_generated,
             'secret_file_values': secret_file_values,
             'secret_file_without': secret_file_without,
