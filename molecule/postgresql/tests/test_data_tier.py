@@ -228,3 +228,10 @@ def test_start_guard_is_installed_and_lets_the_standby_start(lab_host):
     assert REPLICATION_PASSWORD not in config.content_string  # the password stays in the 0600 pgpass file
     journal = db1.check_output("journalctl -u postgresql@15-main -o cat --no-pager | grep fediops-pg-start-guard || true")
     assert "starts as a standby" in journal, journal
+
+
+def test_no_secret_appears_in_the_log_of_the_converge_switchovers_and_failover(no_secret_in_log):
+    """The data tier's converge, two switchover.yml runs and failover.yml, all with -v --diff (molecule.yml)."""
+    no_secret_in_log(["postgresql : Keep the replication password where the streaming client finds it",
+                      "PLAY [Switchover - hand the writes over while PgBouncer holds them]",
+                      "PLAY [Failover - promote the standby]"])
