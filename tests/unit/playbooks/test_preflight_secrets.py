@@ -4,11 +4,14 @@ these runs prove every role's preflight applies them. Cases that fail in the sam
 preflight stops at the first failing task), so the whole file is four preflight runs.
 """
 import base64
+import os
+
+import yaml
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .test_preflight import run_preflight
+from .test_preflight import REPO, run_preflight
 
 
 def _vapid_pair():
@@ -27,10 +30,20 @@ def _refused(result, values, *expected):
         assert value not in result.stdout and value not in result.stderr, "a secret value was printed"
 
 
-def test_the_lab_secrets_pass_on_every_host(tmp_path):
+def test_the_lab_secrets_pass_on_every_host_and_none_is_printed_with_v_and_diff(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_VERBOSITY", "1")
+    monkeypatch.setenv("ANSIBLE_DIFF_ALWAYS", "1")
     result = run_preflight(tmp_path, limit="all")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert result.stdout.count("Refuse weak or placeholder secrets") >= 6
+    assert '"msg": "All assertions passed"' in result.stdout          # -v results are printed
+    with open(os.path.join(REPO, "inventories", "lab", "group_vars", "all", "secrets.yml")) as handle:
+        lab = yaml.safe_load(handle)
+    values = dict((k, str(v)) for k, v in lab.items()
+                  if "{{" not in str(v) and not k.endswith(("_access_key", "vapid_public_key")))
+    assert len(values) >= 18
+    printed = sorted(k for k, v in values.items() if v in result.stdout or v in result.stderr)
+    assert printed == [], "secret values printed by the preflight (-v) for: %s" % printed
 
 
 def test_redis_placeholder_and_short_password_are_refused(tmp_path):
