@@ -71,3 +71,54 @@ def connect_error():
 
 # Keep socket imported for tests that probe from the controller.
 __all__ = ["socket"]
+
+
+# ---- No secret in the playbook log (issue 12) ----
+# Every literal secret of the lab's inventory (inventories/lab/group_vars/all/secrets.yml); `{{ }}` entries
+# resolve to these same literals. The S3 access keys are identifiers and the VAPID public key is public (Mastodon
+# serves it to every browser): neither is counted.
+SECRET_LOG_FIGURES = []
+
+
+def lab_secret_values():
+    import yaml
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(repo, "inventories", "lab", "group_vars", "all", "secrets.yml")) as handle:
+        data = yaml.safe_load(handle)
+    return dict((name, str(value)) for name, value in data.items()
+                if "{{" not in str(value) and not name.endswith(("_access_key", "vapid_public_key")))
+
+
+def assert_no_secret_in_log(markers):
+    """The scenario's whole run (ANSIBLE_LOG_PATH, set in its molecule.yml with ANSIBLE_VERBOSITY=1 and
+    ANSIBLE_DIFF_ALWAYS=1) holds none of the lab's secret values. `markers` are lines the log must contain to
+    prove it covers the playbooks the scenario claims (missing evidence fails). Returns the figure line."""
+    path = os.environ.get("ANSIBLE_LOG_PATH")
+    assert path and os.path.exists(path), "ANSIBLE_LOG_PATH (set in molecule.yml) is missing: no evidence"
+    with open(path, errors="replace") as handle:
+        log = handle.read()
+    assert len(log) > 100000, "the log has %d bytes: too little to be the scenario's run" % len(log)
+    missing = [marker for marker in markers if marker not in log]
+    assert missing == [], "the log does not cover: %s" % missing
+    # Verbosity and diff were on: results are printed (-v) and file changes diffed (--diff).
+    assert '"changed": true' in log, "no -v result in the log (ANSIBLE_VERBOSITY=1 missing?)"
+    assert "+++ after" in log, "no diff in the log (ANSIBLE_DIFF_ALWAYS=1 missing?)"
+    values = lab_secret_values()
+    assert len(values) >= 18, sorted(values)
+    leaked = sorted(name for name, value in values.items() if value in log)
+    figure = "checked %d secret values in %d bytes of log (%s)" % (len(values), len(log), path)
+    SECRET_LOG_FIGURES.append(figure)
+    print(figure)
+    assert leaked == [], "secret values found in the log for: %s" % leaked       # names only, never values
+    return figure
+
+
+def pytest_terminal_summary(terminalreporter):
+    for figure in SECRET_LOG_FIGURES:
+        terminalreporter.write_line("no-secret-in-the-log: " + figure)
+
+
+@pytest.fixture(scope="session")
+def no_secret_in_log():
+    """no_secret_in_log([markers]) -> asserts the run's log holds no lab secret; see assert_no_secret_in_log."""
+    return assert_no_secret_in_log

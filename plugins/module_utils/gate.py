@@ -106,8 +106,10 @@ def check_long_transactions(obs, t):
     old = [x for x in txs if x['age'] > t['max_transaction_age']]
     if old:
         worst = max(old, key=lambda x: x['age'])
-        return [_rec('long_transactions', False, '%d transaction(s) open longer than %ss; oldest pid %s (%s) for %.0f s: %s'
-                     % (len(old), t['max_transaction_age'], worst['pid'], worst.get('state'), worst['age'], worst.get('query', '')),
+        # Who, never what: the session's SQL text is not reported (it may carry secrets or user data).
+        return [_rec('long_transactions', False, '%d transaction(s) open longer than %ss; oldest pid %s (user %s, application %s, %s) '
+                     'for %.0f s' % (len(old), t['max_transaction_age'], worst['pid'], worst.get('usename'),
+                                     worst.get('application_name') or '-', worst.get('state'), worst['age']),
                      threshold=t['max_transaction_age'], value=round(worst['age'], 1))]
     return [_rec('long_transactions', True, 'no transaction open longer than %ss' % t['max_transaction_age'],
                  threshold=t['max_transaction_age'], value=round(max([x['age'] for x in txs] or [0.0]), 1))]
@@ -118,7 +120,9 @@ def check_lock_waits(obs, t):
     if waits is None:
         return [_missing('lock_waits', obs, 'lock_waits')]
     if len(waits) > t['max_lock_waits']:
-        pids = ', '.join(str(w['pid']) for w in waits[:10])
+        pids = ', '.join('%s (user %s, application %s, %s, waiting %.0f s)'
+                         % (w['pid'], w.get('usename'), w.get('application_name') or '-', w.get('state'), w.get('wait_seconds') or 0)
+                         for w in waits[:10])
         return [_rec('lock_waits', False, '%d session(s) waiting on locks (pids %s)' % (len(waits), pids),
                      threshold=t['max_lock_waits'], value=len(waits))]
     return [_rec('lock_waits', True, '%d session(s) waiting on locks' % len(waits), threshold=t['max_lock_waits'], value=len(waits))]

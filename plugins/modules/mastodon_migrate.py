@@ -194,7 +194,8 @@ def main():
         phase=dict(type='str', required=True, choices=['pre', 'post']),
         target_version=dict(type='str'),
         rails_env=dict(type='str', default='production'),
-        environment=dict(type='dict', default={}),
+        # Extra variables may be secrets (OTP_SECRET): masked in every output like login_password.
+        environment=dict(type='dict', default={}, no_log=True),
         rails_command=dict(type='list', elements='str', default=['bin/rails']),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -242,11 +242,13 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.versions import p
 REPLICATION_SQL = ("SELECT application_name AS name, host(client_addr) AS client_addr, state, "
                    "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes, "
                    "EXTRACT(EPOCH FROM replay_lag)::float8 AS lag_seconds FROM pg_stat_replication")
-LONG_TX_SQL = ("SELECT pid, usename, state, EXTRACT(EPOCH FROM now() - xact_start)::float8 AS age, "
-               "left(query, 200) AS query FROM pg_stat_activity WHERE xact_start IS NOT NULL "
+# Who blocks, never what they run: another session's SQL text may carry values (passwords in ALTER ROLE, user data),
+# and the refusal message is printed in the playbook's log.
+LONG_TX_SQL = ("SELECT pid, usename, application_name, state, EXTRACT(EPOCH FROM now() - xact_start)::float8 AS age "
+               "FROM pg_stat_activity WHERE xact_start IS NOT NULL "
                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' ORDER BY xact_start")
-LOCK_WAIT_SQL = ("SELECT pid, usename, EXTRACT(EPOCH FROM now() - state_change)::float8 AS wait_seconds, "
-                 "left(query, 200) AS query FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+LOCK_WAIT_SQL = ("SELECT pid, usename, application_name, state, EXTRACT(EPOCH FROM now() - state_change)::float8 AS wait_seconds "
+                 "FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
 REPLICA_SQL = ("SELECT pg_is_in_recovery() AS in_recovery, "
                "CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS replay_paused, "
                "pg_last_wal_replay_lsn()::text AS replay_lsn")

@@ -294,3 +294,10 @@ def test_primary_and_replica_were_never_down_together_and_no_insert_was_lost():
     assert sampler["both_down_samples"] == 0, sampler["both_down_at"]
     load = evidence("switchover")  # the same numbered-insert load ran through the whole restart block
     assert load["acknowledged_inserts_lost"] == 0, load.get("lost_numbers")
+
+
+def test_no_secret_appears_in_the_log_of_the_converge_switchovers_and_failover(no_secret_in_log):
+    """The data tier's converge, two switchover.yml runs and failover.yml, all with -v --diff (molecule.yml)."""
+    no_secret_in_log(["postgresql : Keep the replication password where the streaming client finds it",
+                      "PLAY [Switchover - hand the writes over while PgBouncer holds them]",
+                      "PLAY [Failover - promote the standby]"])

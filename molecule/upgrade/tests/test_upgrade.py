@@ -160,3 +160,9 @@ def test_web_answers_as_v1_and_is_back_on_the_edge(lab_host, lab_addresses, name
     upstreams = lab_host("edge-eu").check_output("cat /etc/nginx/fediops/upstreams.conf")
     assert lab_addresses[name] in upstreams
     assert not re.search(r"%s:\d+[^;]*\bdown\b" % re.escape(lab_addresses[name]), upstreams), upstreams
+
+
+def test_no_secret_appears_in_the_log_of_site_upgrade_and_rollback(no_secret_in_log):
+    """site.yml (converge), upgrade.yml (refused, run, re-run) and rollback.yml, all with -v --diff (molecule.yml)."""
+    no_secret_in_log(["mastodon_config : Write the environment file",
+                      "PLAY [Upgrade - gate, database side", "PLAY [Rollback - find the release to go back to"])

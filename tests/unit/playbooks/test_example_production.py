@@ -1,22 +1,18 @@
 """inventories/example-production passes its own preflight once its secrets are filled in.
 
 The inventory is copied to tmp_path and every vault placeholder is replaced by a valid value: Mastodon's
-application secrets in the formats playbooks/mastodon_secrets.yml generates (hex SECRET_KEY_BASE, a
-P-256 VAPID pair, 32-character Active Record encryption keys), every other vault_* value by a random
-48-character token. (The playbook itself is not used here: its values currently fail the preflight -
-see test_mastodon_secrets_playbook_values_have_no_trailing_newline.) Then playbooks/preflight.yml runs
+application secrets by playbooks/mastodon_secrets.yml itself (it replaces the CHANGE-ME placeholders it finds),
+every other vault_* value by a random 48-character token. Then playbooks/preflight.yml runs
 against the copy. Nothing touches a production host: the preflight is controller-side (asserts,
 argument specs, the controller-side artifact stat); the one task that would read a host - the redis
 role's distribution fact - is given the release the production hosts run (Debian 12, bookworm) and
 skipped, which the test checks; ansible_connection=local is only a safety net.
 """
-import base64
 import json
 import os
 import re
 import secrets
 import shutil
-import string
 import subprocess
 
 import pytest
@@ -39,21 +35,6 @@ def _run(tmp_path, args, **env):
                           capture_output=True, text=True, check=False)
 
 
-def _mastodon_secrets():
-    """Mastodon 4.5's application secrets, generated like playbooks/mastodon_secrets.yml does."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    alnum = string.ascii_letters + string.digits
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    out = {"secret_key_base": secrets.token_hex(64),
-           "vapid_private_key": base64.urlsafe_b64encode(key.private_numbers().private_value.to_bytes(32, "big")).decode(),
-           "vapid_public_key": base64.urlsafe_b64encode(public).decode()}
-    for name in ("deterministic_key", "key_derivation_salt", "primary_key"):
-        out["active_record_encryption_" + name] = "".join(secrets.choice(alnum) for dummy in range(32))
-    return out
-
-
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory):
     """A copy of example-production with every vault placeholder replaced by a valid generated value."""
@@ -72,14 +53,16 @@ def inventory(tmp_path_factory):
             name = match.group(1)
             replaced.append(name)
             if name.startswith("vault_mastodon_"):
-                return ""          # generated below, as the vault file's comment says
+                return match.group(0)      # replaced below by playbooks/mastodon_secrets.yml, as the file's comment says
             return '%s: "%s"' % (name, secrets.token_hex(24))
         with open(path, "w") as handle:
             handle.write(VAULT_LINE.sub(fill, text))
     assert any(n.startswith("vault_mastodon_") for n in replaced)
-    with open(str(inv / "group_vars" / "mastodon" / "vault.yml"), "a") as handle:
-        for name, value in sorted(_mastodon_secrets().items()):
-            handle.write('vault_mastodon_%s: "%s"\n' % (name, value))
+    generated = _run(tmp, ["-i", "localhost,", os.path.join(REPO, "playbooks", "mastodon_secrets.yml"),
+                           "-e", "mastodon_secrets_file=%s" % (inv / "group_vars" / "mastodon" / "vault.yml"),
+                           "-e", "mastodon_secrets_version=4.5.3", "-e", "mastodon_secrets_plaintext=true",
+                           "-e", "ansible_python_interpreter=%s" % os.path.join(VENV_BIN, "python")])
+    assert generated.returncode == 0, generated.stdout[-3000:] + generated.stderr
     # No placeholder is left anywhere in the copy.
     for path in vault_files:
         with open(path) as handle:

@@ -35,7 +35,7 @@ def test_bad_instances_are_refused_naming_the_variable(tmp_path, instances, mess
 def test_missing_password_is_refused_naming_the_variable(tmp_path):
     result = run_preflight(tmp_path, limit=REDIS_HOSTS, redis_monitoring_password="")
     assert result.returncode != 0
-    assert "redis_monitoring_password on redis-cache is empty" in result.stdout
+    assert "On redis-cache: redis_monitoring_password is empty" in result.stdout, result.stdout
 
 
 def test_giving_config_back_to_the_app_user_is_refused(tmp_path):

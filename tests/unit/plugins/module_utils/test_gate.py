@@ -50,6 +50,7 @@ def test_every_failure_listed_with_threshold():
                                      'sidekiq_latency', 'postgres_version', 'secrets', 'replication'])
     assert failed['long_transactions']['threshold'] == 300 and failed['long_transactions']['value'] == 912.0
     assert 'pid 4242' in failed['long_transactions']['reason']
+
     assert failed['replica_replay']['reason'] == 'WAL replay is paused on the replica'
     assert failed['backup_age']['threshold'] == 26 * 3600.0
     assert failed['secrets']['value'] == ['ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY']
@@ -112,3 +113,16 @@ def test_write_path_verdicts():
     obs['write_path_error'] = 'write_host is not set'
     assert gate.check_write_path(obs)[0]['reason'] == 'not measured: write_host is not set'
     assert 'write_path' in gate.evaluate(obs, target='4.5.2', now=NOW, skip=['write_path'])['skipped']
+
+
+def test_blocking_sessions_are_named_by_who_never_by_their_sql():
+    obs = healthy()
+    obs['long_transactions'].append({'pid': 4242, 'usename': 'mastodon', 'application_name': 'sidekiq', 'age': 912.0,
+                                     'state': 'idle in transaction', 'query': "ALTER ROLE x PASSWORD 'hunter2-secret'"})
+    obs['lock_waits'] = [{'pid': 7, 'usename': 'mastodon', 'application_name': 'puma', 'state': 'active', 'wait_seconds': 3.0,
+                          'query': "UPDATE users SET encrypted_password = 'hunter2-secret'"}]
+    verdict = gate.evaluate(obs, target='4.5.2', now=NOW)
+    failed = dict((f['check'], f) for f in verdict['failed'])
+    assert 'pid 4242 (user mastodon, application sidekiq, idle in transaction) for 912 s' in failed['long_transactions']['reason']
+    assert '7 (user mastodon, application puma, active, waiting 3 s)' in failed['lock_waits']['reason']
+    assert 'hunter2' not in str(verdict) + gate.summary_message(verdict)
