@@ -300,4 +300,4 @@ def test_no_secret_appears_in_the_log_of_the_converge_switchovers_and_failover(n
     """The data tier's converge, two switchover.yml runs and failover.yml, all with -v --diff (molecule.yml)."""
     no_secret_in_log(["postgresql : Keep the replication password where the streaming client finds it",
                       "PLAY [Switchover - hand the writes over while PgBouncer holds them]",
-                      "PLAY [Failover - promote the standby]"])
+                      "PLAY [Failover - promote the standby"])
