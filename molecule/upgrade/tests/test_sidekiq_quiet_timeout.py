@@ -22,7 +22,7 @@ def test_the_roll_failed_naming_the_busy_job(evidence):
     jids = re.search(r"long jobs jids=([\w,]+)", out)
     assert jids, out[-3000:]
     named = re.search(r"sidekiq2: Sidekiq was still busy after the quiet timeout \(fediops_upgrade_sidekiq_quiet_timeout = 3 s\), "
-                      r"running: Fixture::Jobs::PushQueueWorker on queue push \(jid (\w+)\) running for \d+ s on sidekiq2:\d+:push", out)
+                      r"running: Fixture::Jobs::PushQueueWorker on queue push \(jid (\w+)\) running for \d+ s on sidekiq2:\d+:\w+", out)
     assert named, out[-3000:]
     assert named.group(1) in jids.group(1).split(","), (named.group(0), jids.group(0))
     assert "pool processes were restarted on the release they ran" in out, out[-3000:]
