@@ -6,7 +6,8 @@
 Keys (optionally prefixed with ``<namespace>:`` for Mastodon <= 4.3 with REDIS_NAMESPACE):
 ``queues`` (set of names), ``queue:<name>`` (list; LPUSH by clients, so index -1 is the oldest
 job), ``processes`` (set of identities) and one hash per identity with ``info`` (JSON),
-``busy``, ``beat``, ``quiet`` and ``rss``, expiring 60 s after the last heartbeat.
+``busy``, ``beat``, ``quiet`` and ``rss``, expiring 60 s after the last heartbeat, beside it
+``<identity>:work`` (``:workers`` before Sidekiq 6.5) with the job each busy thread runs.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -139,6 +140,78 @@ def process_stats(client, namespace='', now=None, stale_after=HEARTBEAT_TTL):
     return result
 
 
+# The hash of a process's running jobs, one field per thread: ``<identity>:work`` since Sidekiq 6.5
+# (Mastodon 4.2+), ``<identity>:workers`` in Sidekiq 6.4 and older (and in the lab fixture).
+WORK_SUFFIXES = ('work', 'workers')
+
+
+def parse_work(identity, tid, raw, now=None):
+    """One running job from a field of a process's work hash.
+
+    ``raw`` is Sidekiq's JSON ``{"queue", "payload", "run_at"}``; ``payload`` is the job as a JSON
+    string (or already a hash), ``run_at`` epoch seconds (Sidekiq <= 7, an integer) or epoch
+    milliseconds (Sidekiq 8). Returns {'identity', 'tid', 'queue', 'class', 'jid', 'run_at',
+    'running_for'}; fields that cannot be read are None, never an exception.
+    """
+    now = time.time() if now is None else now
+    job = {'identity': identity, 'tid': _text(tid), 'queue': None, 'class': None, 'jid': None,
+           'run_at': None, 'running_for': None}
+    try:
+        work = json.loads(_text(raw))
+    except (TypeError, ValueError):
+        return job
+    if not isinstance(work, dict):
+        return job
+    payload = work.get('payload')
+    if isinstance(payload, (str, bytes)):
+        try:
+            payload = json.loads(_text(payload))
+        except ValueError:
+            payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    job['queue'] = work.get('queue') or payload.get('queue')
+    # ActiveJob (Mastodon's mailers) runs through a wrapper class; the job's own class is `wrapped`.
+    job['class'] = payload.get('wrapped') or payload.get('class')
+    job['jid'] = payload.get('jid')
+    try:
+        job['run_at'] = parse_timestamp(work.get('run_at'))
+        job['running_for'] = round(max(0.0, now - job['run_at']), 1)
+    except ValueError:
+        pass
+    return job
+
+
+def busy_jobs(client, identities, namespace='', now=None):
+    """The jobs the given processes are running, longest-running first (from their work hashes)."""
+    now = time.time() if now is None else now
+    jobs = []
+    for identity in identities:
+        for suffix in WORK_SUFFIXES:
+            work = client.hgetall(key(namespace, '%s:%s' % (identity, suffix))) or {}
+            for tid, raw in sorted(work.items()):
+                jobs.append(parse_work(identity, tid, raw, now=now))
+    return sorted(jobs, key=lambda j: (-(j['running_for'] or 0.0), j['identity'], j['tid']))
+
+
+def describe_busy_jobs(jobs, busy_processes=None):
+    """One line naming the running jobs: class, queue, jid, how long it has run and where.
+
+    ``busy_processes`` ({identity: busy count}) names, for a process whose work hash was not
+    (yet) written, how many threads it reports busy, so nothing busy goes unnamed.
+    """
+    parts = []
+    for job in jobs:
+        parts.append('%s on queue %s (jid %s) running for %s on %s' % (
+            job['class'] or 'unknown class', job['queue'] or '?', job['jid'] or '?',
+            '%d s' % job['running_for'] if job['running_for'] is not None else 'an unknown time', job['identity']))
+    named = set(j['identity'] for j in jobs)
+    for identity, busy in sorted((busy_processes or {}).items()):
+        if busy and identity not in named:
+            parts.append('%d busy thread(s) on %s (no work entry yet)' % (busy, identity))
+    return '; '.join(parts) or 'none'
+
+
 def summarize(queues, processes):
     """Totals used by modules and gates."""
     live = [p for p in processes if not p['stale']]
@@ -197,6 +270,10 @@ class RecordingRedis(object):
     def hmget(self, name, keys):
         self._record('HMGET %s %s' % (name, ' '.join(keys)))
         return self._client.hmget(name, keys)
+
+    def hgetall(self, name):
+        self._record('HGETALL %s' % name)
+        return self._client.hgetall(name)
 
     def info(self, section=None):
         self._record('INFO %s' % (section or ''))

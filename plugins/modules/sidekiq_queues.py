@@ -63,6 +63,12 @@ options:
     type: str
     choices: [ none, idle, empty ]
     default: none
+  busy_jobs:
+    description:
+      - Also read the running jobs of the selected live processes (see RV(busy_jobs)).
+      - With O(wait_until=idle) they are always read, and a timeout names them in its message.
+    type: bool
+    default: false
   timeout:
     description:
       - Seconds to wait for O(wait_until) before failing.
@@ -122,6 +128,21 @@ violations:
   returned: always
   type: list
   elements: dict
+busy_jobs:
+  description:
+    - The jobs the selected live processes run, longest-running first, read from each process's
+      work hash (C(<identity>:work), C(<identity>:workers) before Sidekiq 6.5) - class (the wrapped
+      class for ActiveJob), queue, jid, start (epoch seconds; Sidekiq 8's milliseconds converted)
+      and seconds running. Read when O(wait_until=idle) and when O(busy_jobs) is set.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"identity": "sidekiq1:4242:default", "tid": "owx2k", "queue": "default", "class": "LinkCrawlWorker",
+            "jid": "0f1e2d3c4b5a69788796a5b4", "run_at": 1767225600.0, "running_for": 312.0}]
+busy_summary:
+  description: One line naming every job of O(busy_jobs) (class, queue, jid, seconds running, process); C(none) when idle.
+  returned: always
+  type: str
 waited:
   description: Seconds spent waiting for O(wait_until).
   returned: always
@@ -163,6 +184,7 @@ def main():
         wait_until=dict(type='str', default='none', choices=['none', 'idle', 'empty']),
         timeout=dict(type='int', default=300),
         poll_interval=dict(type='float', default=1.0),
+        busy_jobs=dict(type='bool', default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
@@ -193,12 +215,19 @@ def main():
     waited = round(time.time() - started, 3)
 
     violations = sidekiq.latency_violations(queues, params['max_latency'], per_queue)
+    jobs = []
+    busy_by_process = dict((p['identity'], p['busy']) for p in processes if p['busy'] and not p['stale'])
+    if params['busy_jobs'] or params['wait_until'] == 'idle':
+        try:
+            jobs = sidekiq.busy_jobs(client, sorted(busy_by_process), params['redis_namespace'])
+        except Exception as e:  # pylint: disable=broad-except
+            module.fail_json(msg='Reading the running jobs from Redis failed: %s' % e, commands=client.commands)
+    busy_summary = sidekiq.describe_busy_jobs(jobs, busy_by_process)
     result = dict(changed=False, queues=queues, processes=processes, summary=summary,
-                  violations=violations, waited=waited, commands=client.commands)
+                  violations=violations, busy_jobs=jobs, busy_summary=busy_summary, waited=waited, commands=client.commands)
     if not done:
         if params['wait_until'] == 'idle':
-            busy = ['%s (%d busy)' % (p['identity'], p['busy']) for p in processes if p['busy'] and not p['stale']]
-            module.fail_json(msg='Sidekiq processes still busy after %ss: %s' % (params['timeout'], ', '.join(busy)), **result)
+            module.fail_json(msg='Sidekiq processes still busy after %ss, running: %s' % (params['timeout'], busy_summary), **result)
         module.fail_json(msg='Sidekiq queues not empty after %ss: %d jobs enqueued' % (params['timeout'], summary['enqueued']), **result)
     if violations:
         module.fail_json(msg='Sidekiq latency over the limit: %s' % '; '.join(

@@ -1,6 +1,7 @@
 """pgBackRest after a full backup and a restore drill (molecule side_effect)."""
 import json
 import os
+import re
 
 
 def _report(name):
@@ -59,3 +60,18 @@ def test_restore_drill_left_nothing_behind(lab_host):
     db1 = lab_host("db1")
     assert not db1.file("/var/lib/postgresql/restore-drill").exists
     assert not db1.socket("unix:///var/lib/postgresql/restore-drill/run/.s.PGSQL.5499").is_listening
+
+
+def test_restore_drill_that_does_not_fit_is_refused_with_the_figures_and_restores_nothing():
+    report = _report("restore-drill-refused")
+    out = report["stdout"]
+    assert report["rc"] != 0, out[-3000:]
+    match = re.search(r"Restore drill refused on db1, nothing restored: the copy needs (\d+) bytes .*"
+                      r"/var/lib/postgresql/restore-drill is on (\S+), which has (\d+) bytes", out, re.S)
+    assert match, out[-3000:]
+    needed, mount, free = int(match.group(1)), match.group(2), int(match.group(3))
+    assert needed > free > 0, match.group(0)
+    assert mount.startswith("/"), mount
+    assert "Restore the latest backup" not in out, out[-3000:]
+    assert not report["scratch_dir_exists"]
+    assert report["restores_logged_after"] == report["restores_logged_before"], report

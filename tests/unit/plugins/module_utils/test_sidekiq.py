@@ -43,6 +43,43 @@ def test_job_latency_from_payloads():
         sidekiq.job_latency('{"class": "X"}', now=NOW)
 
 
+@pytest.mark.parametrize('run_at', [int(NOW - 75), int((NOW - 75) * 1000), NOW - 75.0, str(int(NOW - 75))],
+                         ids=['sidekiq<=7 seconds', 'sidekiq8 milliseconds', 'float seconds', 'string'])
+def test_parse_work_reads_class_queue_jid_and_time_running(run_at):
+    raw = json.dumps({'queue': 'push', 'run_at': run_at,
+                      'payload': json.dumps({'class': 'Web::PushNotificationWorker', 'jid': 'j1', 'queue': 'push'})})
+    job = sidekiq.parse_work('sk1:1:push', b'tid9', raw.encode(), now=NOW)
+    assert job == {'identity': 'sk1:1:push', 'tid': 'tid9', 'queue': 'push', 'class': 'Web::PushNotificationWorker',
+                   'jid': 'j1', 'run_at': pytest.approx(NOW - 75, abs=1), 'running_for': pytest.approx(75, abs=1)}
+
+
+def test_parse_work_payload_as_hash_activejob_and_garbage():
+    job = sidekiq.parse_work('p', 't', json.dumps({'queue': 'mailers', 'run_at': int(NOW * 1000),
+                                                   'payload': {'class': 'JobWrapper', 'wrapped': 'MailDeliveryJob', 'jid': 'm'}}),
+                             now=NOW + 3)
+    assert (job['class'], job['jid'], job['running_for']) == ('MailDeliveryJob', 'm', 3.0)
+    job = sidekiq.parse_work('p', 't', 'not json', now=NOW)
+    assert job['class'] is None and job['running_for'] is None
+    job = sidekiq.parse_work('p', 't', json.dumps({'queue': 'q', 'payload': 'not json', 'run_at': None}), now=NOW)
+    assert (job['queue'], job['class'], job['running_for']) == ('q', None, None)
+
+
+def test_busy_jobs_reads_both_work_keys_longest_first_and_names_them():
+    r = FakeRedis()
+    r.hashes['sk1:1:a:workers'] = {'t1': json.dumps({'queue': 'default', 'run_at': int(NOW - 10),
+                                                     'payload': json.dumps({'class': 'A', 'jid': 'ja'})})}
+    r.hashes['ns:sk2:2:b:work'] = {}
+    r.hashes['sk2:2:b:work'] = {'t2': json.dumps({'queue': 'ingress', 'run_at': int((NOW - 300) * 1000),
+                                                  'payload': json.dumps({'class': 'B', 'jid': 'jb'})})}
+    jobs = sidekiq.busy_jobs(r, ['sk1:1:a', 'sk2:2:b'], now=NOW)
+    assert [(j['jid'], j['running_for']) for j in jobs] == [('jb', 300.0), ('ja', 10.0)]
+    line = sidekiq.describe_busy_jobs(jobs, {'sk1:1:a': 1, 'sk2:2:b': 1, 'sk3:3:c': 2})
+    assert line == ('B on queue ingress (jid jb) running for 300 s on sk2:2:b; '
+                    'A on queue default (jid ja) running for 10 s on sk1:1:a; '
+                    '2 busy thread(s) on sk3:3:c (no work entry yet)')
+    assert sidekiq.describe_busy_jobs([]) == 'none'
+
+
 class FakeRedis(object):
     def __init__(self):
         self.sets, self.lists, self.hashes = {}, {}, {}
@@ -60,6 +97,9 @@ class FakeRedis(object):
     def hmget(self, k, fields):
         h = self.hashes.get(k, {})
         return [h[f].encode() if f in h else None for f in fields]
+
+    def hgetall(self, k):
+        return dict((f.encode(), v.encode()) for f, v in self.hashes.get(k, {}).items())
 
 
 def _populate(r, ns=''):

@@ -53,7 +53,34 @@ def test_wait_until_idle(redis_server, redis_client):
 
     redis_client.hset('sk1:10:a', 'busy', 3)
     res = run_module(sidekiq_queues, dict(args, timeout=0), expect_fail=True)
-    assert res['msg'] == 'Sidekiq processes still busy after 0s: sk1:10:a (3 busy)'
+    assert res['msg'] == 'Sidekiq processes still busy after 0s, running: 3 busy thread(s) on sk1:10:a (no work entry yet)'
+
+
+def test_idle_timeout_names_the_running_jobs(redis_server, redis_client):
+    now = time.time()
+    seed(redis_client, now)
+    # Sidekiq 8 (`:work`, run_at in milliseconds) and Sidekiq 6.4 (`:workers`, run_at in seconds, the lab fixture's).
+    redis_client.hset('sk1:10:a:work', 'tid1', json.dumps({
+        'queue': 'default', 'run_at': int((now - 125) * 1000),
+        'payload': json.dumps({'class': 'LinkCrawlWorker', 'jid': 'aaa111', 'queue': 'default'})}))
+    redis_client.hset('sk1:10:a:workers', 'tid2', json.dumps({
+        'queue': 'mailers', 'run_at': int(now - 40),
+        'payload': json.dumps({'class': 'ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper',
+                               'wrapped': 'ActionMailer::MailDeliveryJob', 'jid': 'bbb222', 'queue': 'mailers'})}))
+    # sk2 is not selected by hostname: its work is not read.
+    redis_client.hset('sk2:20:b:work', 'tid3', json.dumps({'queue': 'ingress', 'run_at': int(now), 'payload': '{}'}))
+    args = dict(redis_unix_socket=redis_server['redis_unix_socket'], hostname='sk1', wait_until='idle', timeout=0)
+    res = run_module(sidekiq_queues, args, expect_fail=True)
+    assert res['msg'].startswith('Sidekiq processes still busy after 0s, running: '
+                                 'LinkCrawlWorker on queue default (jid aaa111) running for 12')
+    assert 'ActionMailer::MailDeliveryJob on queue mailers (jid bbb222) running for 4' in res['msg']
+    assert [j['jid'] for j in res['busy_jobs']] == ['aaa111', 'bbb222']
+    assert 125 <= res['busy_jobs'][0]['running_for'] < 135
+    assert 'HGETALL sk1:10:a:work' in res['commands'] and 'HGETALL sk2:20:b:work' not in res['commands']
+
+    # Read on request without waiting; the module never writes.
+    res = run_module(sidekiq_queues, dict(args, wait_until='none', busy_jobs=True))
+    assert res['busy_summary'].count('jid') == 2 and not res['changed']
 
 
 def test_namespace_and_connection_errors(redis_server, redis_client):
