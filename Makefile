@@ -13,7 +13,7 @@ endif
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 S ?=
 
-.PHONY: fixture-artifacts help bootstrap lab lab-down lab-health check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
+.PHONY: fixture-artifacts help bootstrap lab lab-create lab-converge lab-first-backup lab-exercises lab-down lab-health check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
 
 help:
 	@echo "make lab        bootstrap this machine, create the lab, converge playbooks/site.yml, print health"
@@ -27,12 +27,25 @@ help:
 bootstrap:
 	@bash lab/bootstrap.sh
 
+# Each step timed (the table ends the output); the last step is the verdict: PASS, or FAIL and non-zero.
 lab: bootstrap
+	@bash tests/stages.sh lab-create lab-converge lab-first-backup lab-health
+
+lab-create:
 	ansible-playbook lab/playbooks/create.yml
 	ansible-playbook lab/playbooks/fixture_release.yml
-	ansible-playbook playbooks/site.yml
-	@$(MAKE) --no-print-directory lab-health
 
+lab-converge:
+	ansible-playbook playbooks/site.yml
+
+lab-first-backup:
+	ansible-playbook lab/playbooks/first_backup.yml
+
+# Every exercise of docs/lab.md with its own check commands, against the running lab (after `make lab`).
+lab-exercises: bootstrap
+	pytest -p no:cacheprovider -v lab/tests/test_exercises.py
+
+# End-to-end checks of the running lab: prints each check and PASS, or FAIL naming the failed checks (exit 2).
 lab-health:
 	@ansible-playbook lab/playbooks/health.yml
 
