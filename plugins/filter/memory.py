@@ -16,7 +16,7 @@ description:
     from it (Postgres' C(shared_buffers) needs a restart) must not change with that drift; rounding down to a
     step of 256 MiB moves them only when the host really gained or lost memory (or the figure crosses a step,
     at most once per resize).
-  - Down, not to the nearest: the figure is what the host has, and the kernel shows a little less than the
+  - Rounded down, not to the nearest, because the figure is what the host has, and the kernel shows a little less than the
     installed memory, so a host of 8 GiB (about 7,900 MiB reported) counts as 7,936 MiB on every boot.
 positional: step
 options:
