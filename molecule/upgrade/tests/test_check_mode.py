@@ -4,6 +4,7 @@ hosts - the diff shown, changed > 0 there, and every host's files and running se
 A missing evidence file fails."""
 import json
 import os
+import re
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_check_diff_with_changed_settings_shows_the_diff_and_reports_the_changes
     assert sorted(per_host) == sorted(HOSTS), tail
     assert {h: r for h, r in per_host.items() if r["failed"] or r["unreachable"]} == {}, tail
     assert [h for h in TOUCHED if per_host[h]["changed"] == 0] == [], per_host
-    diffs = run["diffs_before"]
+    diffs = re.findall(r"(?m)^--- before: (\S+)", log("changed"))
     assert any(path.endswith("/conf.d/fediops.conf") for path in diffs), diffs
     assert any(path.startswith("/etc/nginx/") for path in diffs), diffs
     assert "log_min_duration_statement" in log("changed")
