@@ -13,7 +13,7 @@ endif
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 S ?=
 
-.PHONY: fixture-artifacts help bootstrap lab lab-create lab-converge lab-first-backup lab-exercises lab-down lab-health check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
+.PHONY: fixture-artifacts help bootstrap lab lab-create lab-converge lab-first-backup lab-exercises lab-down lab-health molecule-lanes check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
 
 help:
 	@echo "make lab        bootstrap this machine, create the lab, converge playbooks/site.yml, print health"
@@ -83,6 +83,11 @@ molecule: bootstrap fixture-artifacts
 molecule-all: bootstrap fixture-artifacts
 	@bash tests/stages.sh $(addprefix molecule:,$(SCENARIOS))
 
+# Every scenario, LANES at a time (tests/molecule_lanes.sh: each in full, logs per scenario, a time table).
+LANES ?= 2
+molecule-lanes: bootstrap fixture-artifacts
+	@bash tests/molecule_lanes.sh $(LANES) $(SCENARIOS)
+
 build: bootstrap
 	@rm -rf .cache/build && mkdir -p .cache/build
 	ansible-galaxy collection build --force --output-path .cache/build .
@@ -90,4 +95,4 @@ build: bootstrap
 
 # Each stage timed; the table of stage times and the total ends the log (also on failure).
 test: bootstrap
-	@bash tests/stages.sh yamllint ansible-lint sanity unit fixture-test build fixture-artifacts $(addprefix molecule:,$(SCENARIOS))
+	@bash tests/stages.sh yamllint ansible-lint sanity unit fixture-test build fixture-artifacts molecule-lanes
