@@ -294,6 +294,52 @@ def backlog_repair():
             time.sleep(1)
 
 
+def lab_domain():
+    return lab_vars('mastodon.yml')['mastodon_config_local_domain']
+
+
+def web_versions():
+    """{'web1': 'v1.0.0' or an error} as each Puma answers /api/v1/instance, asked from edge-eu (allowed to reach it)."""
+    import yaml
+    with open(os.path.join(REPO, 'inventories', 'lab', 'hosts.yml')) as handle:
+        web = list(yaml.safe_load(handle)['all']['children']['mastodon']['children']['web']['hosts'])
+    versions = {}
+    for host in web:
+        answer = on('edge-eu', "curl -sS --max-time 5 -H 'Host: %s' -H 'X-Forwarded-Proto: https' http://%s:3000/api/v1/instance"
+                    % (lab_domain(), address(host)), check=False, quiet=True)
+        try:
+            versions[host] = json.loads(answer.stdout)['version']
+        except (ValueError, KeyError):
+            versions[host] = 'no answer (%s)' % (answer.stderr.strip() or answer.stdout.strip()[:80])
+    return versions
+
+
+def upgrade_break():
+    """Upgrade to the fixture's v2 under HTTP load and a job stream through edge-eu; bench/upgrade.py counts the failures."""
+    result = run([sys.executable, os.path.join(REPO, 'bench', 'upgrade.py'), '--edge', address('edge-eu'), '--db', address(primary()),
+                  '--', os.path.join(VENV_BIN, 'ansible-playbook'), '-i', os.path.join(REPO, 'inventories', 'lab')]
+                 + (['-i', OVERLAY] if OVERLAY else []) + ['playbooks/upgrade.yml', '-e', 'mastodon_release_version=v2.0.0'],
+                 check=False, cwd=REPO, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_FORCE_COLOR='0',
+                                                 PATH=VENV_BIN + os.pathsep + os.environ.get('PATH', '')))
+    say('\n'.join(result.stdout.splitlines()[-15:]))
+    if result.returncode != 0:
+        raise SystemExit('the upgrade under load did not come through clean (rc %d):\n%s'
+                         % (result.returncode, result.stderr[-3000:]))
+
+
+def upgrade_check():
+    """One release answers on every web host (never a fleet left half-way)."""
+    versions = web_versions()
+    if len(set(versions.values())) != 1 or not all(v.startswith('v') for v in versions.values()):
+        raise Broken('the web tier answers more than one release or none: %s' % versions)
+    say('every web host answers %s' % sorted(set(versions.values()))[0])
+
+
+def upgrade_repair():
+    """Back to the inventory's release (the record upgrade.yml wrote names it)."""
+    playbook('playbooks/rollback.yml')
+
+
 EXERCISES = {
     'firewall-lost': ('Lose the firewall (nft flush ruleset on db1)', firewall_lost_break, firewall_lost_check, firewall_lost_repair),
     'firewall-unit-stopped': ('Stop the firewall unit on db1 (every guarded unit stops with it)', firewall_unit_break,
@@ -306,6 +352,8 @@ EXERCISES = {
                    switchover_repair),
     'failover': ("Lose the primary's host, fail over, rebuild it and switch back", failover_break, data_tier_check,
                  failover_repair),
+    'upgrade-under-load': ('Upgrade to v2 under HTTP load and a job stream (0 failed, 0 lost), then roll back',
+                           upgrade_break, upgrade_check, upgrade_repair),
     'sidekiq-backlog': ('Stop the push pool under 50 push jobs; start it and watch the queue drain', backlog_break,
                         backlog_check, backlog_repair),
 }

@@ -59,7 +59,8 @@ def test_one_unit_stopped_is_a_fail_naming_the_host_and_the_check_then_a_pass_ag
     try:
         result = verdict()
         assert result.returncode != 0, result.stdout[-5000:]
-        assert 'FAIL:' in result.stdout and 'redis-cache: host running, no failed unit' in result.stdout, result.stdout[-5000:]
+        assert 'FAIL:' in result.stdout and 'redis-cache: host running, every enabled service running' in result.stdout
+        assert 'enabled but not running: redis-server@cache.service' in result.stdout, result.stdout[-5000:]
     finally:
         podman_exec('redis-cache', 'systemctl', 'start', 'redis-server@cache.service')
     result = verdict()
@@ -102,6 +103,14 @@ def test_sidekiq_backlog():
     broken('sidekiq-backlog', 'queue push: 50 jobs waiting')
     step('sidekiq-backlog', 'repair')
     healthy('sidekiq-backlog')
+
+
+def test_upgrade_under_load_and_rollback():
+    healthy('upgrade-under-load')
+    out = step('upgrade-under-load', 'break')
+    assert 'every web host answers v2.0.0' in exercise('upgrade-under-load', 'check').stdout, out
+    step('upgrade-under-load', 'repair')
+    assert 'every web host answers v1.0.0' in exercise('upgrade-under-load', 'check').stdout
 
 
 def test_switchover_and_back():
