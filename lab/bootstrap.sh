@@ -4,6 +4,7 @@
 #
 #   - Debian packages: podman, runc, debootstrap (+ a few CLI tools the tests use)
 #   - /etc/containers/containers.conf.d/fediops.conf: runc runtime and ulimits this host allows
+#   - promtool, unpacked from Debian's prometheus package into .cache/prometheus/ (no server installed)
 #   - .venv/ with the pinned controller tooling (requirements-dev.txt)
 #   - the lab SSH key pair and certificate authority under $FEDIOPS_LAB_HOME
 #   - ansible-test's pip bootstrap stand-in (the real one is downloaded from an unreachable host)
@@ -38,6 +39,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# promtool (Debian's prometheus package) checks and unit-tests the monitoring role's alert rules
+# (tests/unit/roles/test_alert_rules.py). Only the binary is unpacked, into .cache/prometheus/: the
+# controller must not run a Prometheus server, which installing the package would start.
+promtool="$repo_root/.cache/prometheus/promtool"
+if [ ! -x "$promtool" ]; then
+  log "unpacking promtool from Debian's prometheus package into .cache/prometheus/"
+  deb_dir=$(mktemp -d)
+  # apt downloads as _apt when it can write there; as root it warns and downloads anyway.
+  chown _apt "$deb_dir" 2>/dev/null || true
+  if ! (cd "$deb_dir" && apt-get download -qq prometheus 2>/dev/null); then
+    apt-get update -qq
+    (cd "$deb_dir" && apt-get download -qq prometheus)
+  fi
+  mkdir -p "$repo_root/.cache/prometheus"
+  dpkg-deb --fsys-tarfile "$deb_dir"/prometheus_*.deb | tar -x -O ./usr/bin/promtool >"$promtool.tmp"
+  chmod 0755 "$promtool.tmp"
+  mv "$promtool.tmp" "$promtool"
+  rm -rf "$deb_dir"
 fi
 
 # crun (podman's default) refuses this host's hybrid cgroup hierarchy; the hard limit for

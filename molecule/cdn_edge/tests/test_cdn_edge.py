@@ -137,6 +137,31 @@ def test_only_get_and_head_are_answered(lab_host, edge_eu):
         assert client.get("/%s/headers/a.png" % PREFIX, method=method)[0] == 405
 
 
+def test_answers_are_counted_by_server_and_status_class(lab_host, edge_eu):
+    """fediops_edge_responses_total (what the EdgeHighErrorRate alert reads) counts the access logs."""
+    host = lab_host("edge-eu")
+
+    def counts():
+        assert host.run("systemctl start fediops-edge-responses.service").rc == 0
+        text = host.file("/var/lib/prometheus/node-exporter/fediops_edge_responses.prom").content_string
+        return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if not line.startswith("#")}
+
+    before = counts()
+    web = Client(edge_eu, WEB_HOST)
+    media = Client(edge_eu, MEDIA_HOST)
+    for _ in range(3):
+        assert web.get("/health")[0] == 200
+    for _ in range(2):
+        assert media.get("/%s/headers/a.png" % PREFIX, method="POST")[0] == 405
+    after = counts()
+    web_2xx = 'fediops_edge_responses_total{server="web",code_class="2xx"}'
+    media_4xx = 'fediops_edge_responses_total{server="media",code_class="4xx"}'
+    assert after[web_2xx] - before[web_2xx] >= 3
+    assert after[media_4xx] - before[media_4xx] >= 2
+    assert set(after) >= {'fediops_edge_responses_total{server="%s",code_class="%dxx"}' % (s, c)
+                          for s in ("web", "media") for c in range(1, 6)}
+
+
 def test_zipf_workload_hit_ratio_is_at_least_95_percent(edge_eu, zipf_objects):
     rng = random.Random(7)
     weights = [1.0 / (rank + 1) ** 1.1 for rank in range(len(zipf_objects))]
