@@ -90,6 +90,10 @@ def run_playbook(playbook, overlay, mitogen=False, profile=False):
     changed = sum(int(n) for n in re.findall(r"changed=(\d+)", proc.stdout))
     hosts = len(re.findall(r"^\S+\s+: ok=", proc.stdout, re.M))
     if profile:
+        # The whole output stays for reading (which tasks cost what, which changed).
+        os.makedirs(os.path.join(REPO, ".cache", "bench"), exist_ok=True)
+        with open(os.path.join(REPO, ".cache", "bench", "lab_converge-noop.log"), "w") as handle:
+            handle.write(proc.stdout)
         return elapsed, changed, hosts, per_role(proc.stdout)
     return elapsed, changed, hosts
 
