@@ -47,13 +47,14 @@ def per_role(output):
         header = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", line)
         if header:
             name = header.group(1)
-            current = name.split(" : ")[0] if " : " in name else "(playbook tasks)"
+            current = name.split(" : ")[0].replace("fediops.mastodon.", "") if " : " in name else "(playbook tasks)"
             table.setdefault(current, [0, 0, 0.0])[0] += 1
             continue
         if current and re.match(r"^(ok|changed|skipping|failed|fatal): \[", line):
             table[current][1] += 1
     recap = output.split("ROLES RECAP", 1)[-1] if "ROLES RECAP" in output else ""
     for role, seconds in re.findall(r"^(\S+) -+ ([0-9.]+)s$", recap, re.M):
+        # profile_roles names a role by its short name, and a task outside any role by its action.
         key = role if role in table else ("(playbook tasks)" if role != "total" else None)
         if key:
             table.setdefault(key, [0, 0, 0.0])[2] += float(seconds)
