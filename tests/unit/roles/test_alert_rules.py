@@ -102,14 +102,14 @@ def test_promtool_is_debians_and_present():
 
 
 def test_every_rule_file_passes_promtool_check_rules(rendered):
-    _, files = rendered
+    files = rendered[1]
     result = promtool("check", "rules", *files)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(files), result.stdout
 
 
 def test_promtool_test_rules_passes(rendered, promtool_tests):
-    out, _ = rendered
+    out = rendered[0]
     for name in promtool_tests:
         shutil.copy(os.path.join(PROMTOOL_TESTS, name), out)
     result = promtool("test", "rules", *sorted(promtool_tests), cwd=out)
@@ -119,7 +119,7 @@ def test_promtool_test_rules_passes(rendered, promtool_tests):
 
 
 def test_every_rule_file_has_a_promtool_test(rendered, promtool_tests):
-    _, files = rendered
+    files = rendered[1]
     tested = {rule_file for test in promtool_tests.values() for rule_file in test["rule_files"]}
     assert {os.path.basename(p) for p in files} <= tested
 
