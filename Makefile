@@ -84,7 +84,8 @@ molecule-all: bootstrap fixture-artifacts
 	@bash tests/stages.sh $(addprefix molecule:,$(SCENARIOS))
 
 # Every scenario, LANES at a time (tests/molecule_lanes.sh: each in full, logs per scenario, a time table).
-LANES ?= 2
+# One lane (one after another) until two lanes have passed a whole `make test` here; LANES=2 to try it.
+LANES ?= 1
 molecule-lanes: bootstrap fixture-artifacts
 	@bash tests/molecule_lanes.sh $(LANES) $(SCENARIOS)
 
