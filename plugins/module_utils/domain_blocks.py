@@ -424,6 +424,18 @@ def sync(client, sources, additions=None, allow=None, marker=DEFAULT_MARKER, max
     return result
 
 
+def acquire_lock(path):
+    """An exclusive flock on path, so the timer and a playbook run never apply at once. Keep the returned file open."""
+    import fcntl
+    handle = open(path, 'a')
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (IOError, OSError):
+        handle.close()
+        raise DomainBlockError('another domain-block run holds %s; try again when it has finished' % path)
+    return handle
+
+
 def main(argv=None):
     """The timer's entry point: python3 domain_blocks.py --config FILE (token from $CREDENTIALS_DIRECTORY or a file)."""
     import argparse
@@ -439,11 +451,14 @@ def main(argv=None):
     token_file = args.token_file or os.path.join(os.environ.get('CREDENTIALS_DIRECTORY', ''), 'token')
     with open(token_file) as handle:
         token = handle.read().strip()
-    client = Client(config['api_url'], token, ca_path=config.get('ca_path'), validate_certs=config.get('validate_certs', True))
+    client = Client(config['api_url'], token, ca_path=config.get('ca_path') or None, validate_certs=config.get('validate_certs', True))
     try:
+        lock = acquire_lock(config['lock_file']) if config.get('lock_file') else None
         result = sync(client, config.get('sources', []), config.get('additions'), config.get('allow'),
                       marker=config.get('marker', DEFAULT_MARKER), max_changes=config.get('max_changes', 100),
-                      check=args.check, ca_path=config.get('ca_path'))
+                      check=args.check, ca_path=config.get('ca_path') or None)
+        if lock:
+            lock.close()
     except (DomainBlockError, ApiError) as exc:
         sys.stderr.write('domain blocks: %s\n' % exc)
         return 1

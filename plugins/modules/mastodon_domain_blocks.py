@@ -77,6 +77,11 @@ options:
       - Text in C(private_comment) that marks a block as this module's. Keep it stable.
     type: str
     default: fediops-managed
+  lock_file:
+    description:
+      - Take an exclusive C(flock) on this file for the run (the host's timer takes the same one), and fail when another
+        run holds it.
+    type: path
   max_changes:
     description:
       - Refuse a run that would add more than this many blocks, or remove more than this many. C(-1) disables the cap
@@ -151,16 +156,21 @@ def main():
         allow=dict(type='list', elements='str', default=[]),
         marker=dict(type='str', default=DB.DEFAULT_MARKER),
         max_changes=dict(type='int', default=100),
+        lock_file=dict(type='path'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     client = DB.Client(p['api_url'], p['api_token'], ca_path=p['ca_path'], validate_certs=p['validate_certs'],
                        timeout=p['api_timeout'])
+    lock = None
     try:
+        lock = DB.acquire_lock(p['lock_file']) if p['lock_file'] else None
         result = DB.sync(client, p['sources'], p['additions'], p['allow'], marker=p['marker'],
                          max_changes=p['max_changes'], check=module.check_mode, ca_path=p['ca_path'])
     except (DB.DomainBlockError, DB.ApiError) as exc:
         module.fail_json(msg=str(exc))
+    if lock:
+        lock.close()
     diff = result.pop('diff')
     if module._diff:
         result['diff'] = diff
