@@ -463,7 +463,7 @@ def main(argv=None):
         sys.stderr.write('domain blocks: %s\n' % exc)
         return 1
     result.pop('diff')
-    print(json.dumps(result, sort_keys=True))
+    sys.stdout.write(json.dumps(result, sort_keys=True) + '\n')
     return 0
 
 

@@ -88,6 +88,8 @@ options:
         (only for a reviewed first import).
     type: int
     default: 100
+author:
+  - fediops contributors (@fediops)
 '''
 
 EXAMPLES = r'''

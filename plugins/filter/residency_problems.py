@@ -12,16 +12,19 @@ version_added: 0.1.0
 description:
   - Reads every inventory host's C(fediops_jurisdiction) and the buckets' declared jurisdictions, places each data
     class (I(fediops_residency_classes)) on the hosts of its groups and on its buckets, and returns one sentence per
-    host or bucket outside I(fediops_residency_policy), naming it, the class and the rule. The logic is in
-    plugins/module_utils/residency.py. C(residency_placements) returns where each class lives.
+    host or bucket outside I(fediops_residency_policy), naming it, the class and the rule.
+  - The logic is in plugins/module_utils/residency.py. The filter C(residency_placements) of this file returns where
+    each class lives.
 positional: policy, groups, hostvars, buckets
 options:
   _input:
-    description: The data classes, C({class: {groups: [...], buckets: [media|backups]}}).
+    description: "The data classes, C({class: {groups: [...], buckets: [media|backups]}})."
+
     type: dict
     required: true
   policy:
-    description: C({class: [ISO codes, EU, EEA or *]}).
+    description: "C({class: [ISO codes, EU, EEA or *]})."
+
     type: dict
     required: true
   groups:
@@ -33,7 +36,8 @@ options:
     type: dict
     required: true
   buckets:
-    description: C({media|backups: {name, jurisdiction, endpoint}}).
+    description: "C({media|backups: {name, jurisdiction, endpoint}})."
+
     type: dict
     required: true
 """
