@@ -246,3 +246,14 @@ def ensure_direct_postgres(module, conn, params=None):
     problem = direct_postgres_problem(params, server_port=server_port, is_pgbouncer=console)
     if problem:
         module.fail_json(msg=problem)
+
+
+def mastodon_api_argument_spec():
+    """Connection options of every module that speaks Mastodon's HTTP API (doc fragment mastodon_api)."""
+    return dict(
+        api_url=dict(type='str', required=True),
+        api_token=dict(type='str', required=True, no_log=True),
+        ca_path=dict(type='path'),
+        validate_certs=dict(type='bool', default=True),
+        api_timeout=dict(type='int', default=30),
+    )
