@@ -98,4 +98,7 @@ def test_backup_signals_reach_node_exporter_after_the_backup(lab_host, lab_addre
     assert timer.is_enabled and timer.is_running
     # Node exporter serves them (asked from db1 itself: its firewall opens the port to the monitoring group only).
     served = db1.check_output("curl -sS --max-time 10 http://%s:9100/metrics", lab_addresses["db1"])
-    assert expected in served and 'fediops_pgbackrest_info_success{stanza="mastodon"} 1' in served
+    samples = dict(line.rsplit(" ", 1) for line in served.splitlines() if line.startswith("fediops_pgbackrest_"))
+    # node exporter prints every value as a float (1.796012635e+09)
+    assert float(samples['fediops_pgbackrest_last_backup_completion_seconds{stanza="mastodon",type="full"}']) == newest_full
+    assert float(samples['fediops_pgbackrest_info_success{stanza="mastodon"}']) == 1
