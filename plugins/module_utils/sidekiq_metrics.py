@@ -78,12 +78,12 @@ def collect(client, namespace='', pools=(), queues=(), now=None, stale_after=sid
     now = time.time() if now is None else now
     pools = normalize_pools(pools)
     wanted = set(queues or [])
-    for _, pool_queues in pools:
+    for _pool_name, pool_queues in pools:
         wanted.update(pool_queues)
     qstats = sidekiq.queue_stats(client, namespace, names=sorted(wanted), now=now)
     procs = sidekiq.process_stats(client, namespace, now=now, stale_after=stale_after)
 
-    per_pool = dict((name, {'processes': 0, 'busy': 0, 'ages': []}) for name, _ in pools)
+    per_pool = dict((name, {'processes': 0, 'busy': 0, 'ages': []}) for name, _pool_queues in pools)
     for proc in procs:
         if proc['stale']:
             continue

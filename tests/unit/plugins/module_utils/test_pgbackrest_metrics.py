@@ -66,7 +66,7 @@ def test_newest_completed_backup_of_each_type():
 def test_a_type_never_taken_is_absent():
     info = copy.deepcopy(INFO)
     info[0]['backup'] = [b for b in info[0]['backup'] if b['type'] == 'full']
-    text, _ = pgbackrest_metrics.textfile('mastodon', json.dumps(info))
+    text, _reason = pgbackrest_metrics.textfile('mastodon', json.dumps(info))
     assert 'type="full"} 1794016870' in text
     assert 'type="diff"' not in text and 'type="incr"' not in text
 
@@ -97,5 +97,5 @@ def test_repository_errors_give_success_zero():
 
 
 def test_stanza_label_is_escaped():
-    text, _ = pgbackrest_metrics.textfile('a"b', '[]')
+    text, _reason = pgbackrest_metrics.textfile('a"b', '[]')
     assert 'fediops_pgbackrest_info_success{stanza="a\\"b"} 0' in text

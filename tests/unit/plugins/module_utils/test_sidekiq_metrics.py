@@ -127,7 +127,7 @@ def test_scrape_reads_both_timestamp_formats_pools_and_sets(ns):
 def test_every_family_has_the_contract_name_and_a_help():
     r = FakeRedis()
     _populate(r)
-    families, _ = sidekiq_metrics.scrape(r, pools=POOLS, now=NOW)
+    families, _error = sidekiq_metrics.scrape(r, pools=POOLS, now=NOW)
     assert [f['name'] for f in families] == [
         'fediops_sidekiq_up', 'fediops_sidekiq_queue_size', 'fediops_sidekiq_queue_latency_seconds',
         'fediops_sidekiq_pool_processes', 'fediops_sidekiq_pool_busy', 'fediops_sidekiq_pool_heartbeat_age_seconds',
