@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import time
 
 
 def _report(name):
@@ -75,3 +76,29 @@ def test_restore_drill_that_does_not_fit_is_refused_with_the_figures_and_restore
     assert "Restore the latest backup" not in out, out[-3000:]
     assert not report["scratch_dir_exists"]
     assert report["restores_logged_after"] == report["restores_logged_before"], report
+
+
+def test_backup_signals_reach_node_exporter_after_the_backup(lab_host, lab_addresses):
+    """fediops_pgbackrest_* in the textfile directory, refreshed when the side effect's full backup ended."""
+    db1 = lab_host("db1")
+    info = json.loads(db1.check_output("su postgres -c 'pgbackrest --stanza=mastodon --output=json info'"))
+    newest_full = max(b["timestamp"]["stop"] for b in info[0]["backup"] if b["type"] == "full")
+    expected = 'fediops_pgbackrest_last_backup_completion_seconds{stanza="mastodon",type="full"} %d' % newest_full
+    prom = db1.file("/var/lib/prometheus/node-exporter/fediops_pgbackrest.prom")
+    for _ in range(30):  # the backup unit starts the refresh without waiting for it
+        if prom.exists and expected in prom.content_string:
+            break
+        time.sleep(1)
+    text = prom.content_string
+    assert 'fediops_pgbackrest_info_success{stanza="mastodon"} 1' in text, text
+    assert expected in text, text
+    assert 0 <= int(db1.check_output("date +%s")) - newest_full < 3600, newest_full
+    assert (prom.mode, prom.user) == (0o644, "root")
+    timer = db1.service("fediops-pgbackrest-metrics.timer")
+    assert timer.is_enabled and timer.is_running
+    # Node exporter serves them (asked from db1 itself: its firewall opens the port to the monitoring group only).
+    served = db1.check_output("curl -sS --max-time 10 http://%s:9100/metrics", lab_addresses["db1"])
+    samples = dict(line.rsplit(" ", 1) for line in served.splitlines() if line.startswith("fediops_pgbackrest_"))
+    # node exporter prints every value as a float (1.796012635e+09)
+    assert float(samples['fediops_pgbackrest_last_backup_completion_seconds{stanza="mastodon",type="full"}']) == newest_full
+    assert float(samples['fediops_pgbackrest_info_success{stanza="mastodon"}']) == 1
