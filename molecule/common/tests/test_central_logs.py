@@ -11,6 +11,10 @@ PORT = 19532            # fleet_journal_remote_port
 WAIT_SECONDS = 90       # the upload retries every 10 s (common_journal_upload_retry_seconds) until mon1 answers
 
 
+def _upload_log(host):
+    return host.run("systemctl status --no-pager systemd-journal-upload; journalctl --no-pager -n 15 -u systemd-journal-upload").stdout
+
+
 def _entries(mon1, marker, *where):
     out = mon1.check_output("journalctl %s --no-pager -o json MESSAGE=%s", " ".join(where), marker)
     return [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -26,12 +30,14 @@ def test_a_message_logged_on_each_host_is_read_on_mon1(lab_host):
     deadline = time.monotonic() + WAIT_SECONDS
     while len(found) < len(markers) and time.monotonic() < deadline:
         for name, marker in markers.items():
-            entries = _entries(mon1, marker, "--directory=%s" % REMOTE_DIR)
+            # The receiver's directory appears with its first upload (LogsDirectory=).
+            entries = _entries(mon1, marker, "--directory=%s" % REMOTE_DIR) if mon1.file(REMOTE_DIR).is_directory else []
             if entries:
                 found[name] = entries
         time.sleep(2)
     missing = sorted(set(markers) - set(found))
-    assert missing == [], "no entry from %s in mon1's %s after %d s" % (missing, REMOTE_DIR, WAIT_SECONDS)
+    assert missing == [], "no entry from %s in mon1's %s after %d s; the senders' upload says: %s" % (
+        missing, REMOTE_DIR, WAIT_SECONDS, dict((name, _upload_log(lab_host(name))) for name in missing))
     for name, entries in found.items():
         assert [e["_HOSTNAME"] for e in entries] == [name], entries
         assert entries[0]["SYSLOG_IDENTIFIER"] == "fediops-central-logs"
@@ -53,7 +59,7 @@ def test_each_sender_has_its_own_journal_file_named_by_its_certificate(lab_host)
 def test_the_upload_runs_enabled_on_every_sender(lab_host):
     for name in SENDERS:
         upload = lab_host(name).service("systemd-journal-upload")
-        assert upload.is_enabled and upload.is_running, name
+        assert upload.is_enabled and upload.is_running, (name, _upload_log(lab_host(name)))
 
 
 def test_the_receiver_refuses_a_client_without_a_certificate(lab_host, lab_addresses):
@@ -63,7 +69,7 @@ def test_the_receiver_refuses_a_client_without_a_certificate(lab_host, lab_addre
     code = web1.check_output(
         "curl -sS -o /dev/null -w '%%{http_code}' --max-time 10 --cacert /etc/fediops/journal-upload/ca.crt "
         "-X POST -H 'Content-Type: application/vnd.fdo.journal' --data-binary '' https://%s:%d/upload",
-        lab_addresses["mon1"], PORT)
+        lab_addresses["mon1"], str(PORT))
     assert code == "401", code
 
 
