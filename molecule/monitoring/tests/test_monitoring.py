@@ -3,8 +3,7 @@
 Prometheus and Alertmanager answer; every target the inventory groups call for (for the hosts of this run) is
 scraped, and up when its exporter is deployed; the synthetic checks through edge-eu and the Redis NOAUTH probe
 succeed; a host added to a group becomes a target after one converge (side_effect.yml); check mode changes
-nothing; Puma stopped on web1 fires SyntheticCheckFailing into the Discord stand-in and resolves after Puma is
-back. Missing evidence fails.
+nothing. test_alerts_fire.py makes the faults that fire alerts into the Discord stand-in. Missing evidence fails.
 """
 import json
 import os
@@ -25,7 +24,7 @@ JOB_GROUPS = {"node": "all", "postgres": "postgres", "pgbouncer": "pgbouncer", "
 # Exporter jobs whose exporter is not deployed on this branch yet (built by other helpers of issue 13): their
 # targets must be configured, but need not be up. The coordinator empties this list after the merge; a job
 # listed here whose targets are all up fails the test, so the list cannot go stale.
-EXPORTERS_NOT_YET_DEPLOYED = ["postgres", "pgbouncer", "redis", "nginx", "sidekiq"]
+EXPORTERS_NOT_YET_DEPLOYED = []
 
 
 def _results(name):
@@ -207,44 +206,3 @@ def test_check_mode_on_the_converged_host_changes_nothing():
     assert run["rc"] == 0, run["stdout"][-3000:]
     recap = [line for line in run["stdout"].splitlines() if line.startswith("mon1 ") and "changed=" in line]
     assert recap and "changed=0" in recap[-1] and "failed=0" in recap[-1], recap
-
-
-def _posts(mon):
-    out = mon.check_output("cat %s" % POSTS)
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
-
-
-def _synthetic_posts(posts, status):
-    """Discord-shaped posts (embeds with title and description) about SyntheticCheckFailing in `status`."""
-    found = []
-    for post in posts:
-        assert isinstance(post, dict) and isinstance(post.get("embeds"), list), post
-        for embed in post["embeds"]:
-            title = embed.get("title", "")
-            if "SyntheticCheckFailing" in title and ("[%s" % status) in title:
-                found.append(embed)
-    return found
-
-
-def test_puma_stopped_fires_the_synthetic_check_into_discord_and_resolves(lab_host, mon_address):
-    mon, web1 = lab_host(MON), lab_host("web1")
-    assert mon.service("fediops-discord-standin").is_running
-    before = len(_posts(mon))
-    started = time.monotonic()
-    web1.check_output("systemctl stop mastodon-web.service")
-    try:
-        firing = wait_for("a FIRING SyntheticCheckFailing post in the Discord stand-in",
-                          lambda: _synthetic_posts(_posts(mon)[before:], "FIRING"), timeout=100)
-        fired_after = time.monotonic() - started
-    finally:
-        web1.check_output("systemctl start mastodon-web.service")
-    resumed = time.monotonic()
-    text = json.dumps(firing)
-    assert "web_health" in text and "edge-eu" in text, firing
-    resolved = wait_for("a RESOLVED SyntheticCheckFailing post after Puma started again",
-                        lambda: _synthetic_posts(_posts(mon)[before:], "RESOLVED"), timeout=100)
-    assert "web_health" in json.dumps(resolved), resolved
-    print("firing post %.0f s after Puma stopped; resolved post %.0f s after it started"
-          % (fired_after, time.monotonic() - resumed))
-    wait_for("web /health through edge-eu up again",
-             lambda: query(mon_address, 'probe_success{probe="web_health"} == 1'))
