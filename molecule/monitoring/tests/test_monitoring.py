@@ -206,3 +206,10 @@ def test_check_mode_on_the_converged_host_changes_nothing():
     assert run["rc"] == 0, run["stdout"][-3000:]
     recap = [line for line in run["stdout"].splitlines() if line.startswith("mon1 ") and "changed=" in line]
     assert recap and "changed=0" in recap[-1] and "failed=0" in recap[-1], recap
+
+
+def test_a_second_run_of_the_monitoring_play_changes_nothing():
+    run = _results("again.json")
+    assert run["rc"] == 0, run["stdout"][-3000:]
+    recap = [line for line in run["stdout"].splitlines() if line.startswith("mon1 ") and "changed=" in line]
+    assert recap and "changed=0" in recap[-1] and "failed=0" in recap[-1], recap
