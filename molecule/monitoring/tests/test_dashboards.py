@@ -50,7 +50,7 @@ def substitute(expr, values):
 
 
 def variable_values(dashboard, prometheus):
-    """name -> a value the lab has, regex-escaped for the =~ matchers the dashboards use."""
+    """name -> a value the lab has, escaped for the =~ matchers the dashboards use."""
     values = dict(MACROS)
     for var in dashboard["templating"]["list"]:
         if var["type"] != "query":
@@ -61,7 +61,8 @@ def variable_values(dashboard, prometheus):
         selector, label = match.group(1), match.group(2)
         found = sorted(set(series[label] for series in prometheus("/api/v1/series", **{"match[]": selector}) if label in series))
         assert found, "%s: variable %s finds no value (label_values over %s)" % (dashboard["uid"], var["name"], selector)
-        values[var["name"]] = re.escape(found[0])
+        # As Grafana does: regex-escaped for =~, then each backslash doubled inside PromQL's string literal.
+        values[var["name"]] = re.escape(found[0]).replace("\\", "\\\\")
     return values
 
 

@@ -127,7 +127,7 @@ def test_every_rule_file_of_the_role_is_loaded(mon_address):
     role = os.path.join(repo, "roles", "monitoring")
     shipped = set(f for f in os.listdir(os.path.join(role, "files", "rules")) if f.endswith(".yml"))
     shipped |= set(f[:-3] for f in os.listdir(os.path.join(role, "templates", "rules")) if f.endswith(".yml.j2"))
-    assert {"fediops_meta.yml", "synthetic.yml"} <= shipped
+    assert {"fediops_meta.yml", "edge.yml", "hosts.yml", "postgres.yml", "sidekiq.yml"} <= shipped
     assert files == shipped, (files, shipped)
     names = set(r["name"] for g in groups for r in g["rules"])
     assert {"SyntheticCheckFailing", "fediops:targets_up:count"} <= names
