@@ -262,7 +262,7 @@ def budget_room(sizing, pgbouncer=None):
 def _serves_scheduler(pool):
     for entry in pool.get('queues') or []:
         name = entry.get('name') if isinstance(entry, dict) else entry[0] if isinstance(entry, (list, tuple)) else str(entry)
-        if str(name).split(',')[0].strip() == 'scheduler':
+        if str(name).split(',', maxsplit=1)[0].strip() == 'scheduler':
             return True
     return False
 

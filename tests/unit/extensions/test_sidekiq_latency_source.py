@@ -55,7 +55,7 @@ class FakeRedis(object):
 
     def enqueue(self, queue, waited, count=1):
         self.sets.setdefault('queues', set()).add(queue)
-        for _ in range(count):
+        for _job in range(count):
             self.lists.setdefault('queue:%s' % queue, []).insert(0, json.dumps({'class': 'X', 'enqueued_at': int((NOW - waited) * 1000)}))
 
     def process(self, identity, tag, queues, busy=0, beat_age=2, quiet=False):
@@ -115,13 +115,13 @@ def test_burst_scales_out_once_while_the_new_process_starts():
 def test_budget_room_is_shared_and_refusals_are_reported():
     observed, now = src.poll(fleet(), POOLS, now=NOW)
     states = {'ingress': {'decision': {'above_since': NOW - 100}}}
-    events, _ = src.pool_events(POOLS, observed, now, states, room=7)
+    events, _states = src.pool_events(POOLS, observed, now, states, room=7)
     decision = events[0]['sidekiq_latency']['autoscale']
     # 7 - 5 (the quiet process) = 2 free, one process needs 5.
     assert (decision['action'], decision['refused']) == ('refused_budget', 1)
     assert '2 connection(s) free, 5 per process' in decision['reason']
     # Without a room the source does not check the budget.
-    events, _ = src.pool_events(POOLS, observed, now, states, room=None)
+    events, _states = src.pool_events(POOLS, observed, now, states, room=None)
     assert events[0]['sidekiq_latency']['autoscale']['action'] == 'scale_out'
     assert events[0]['sidekiq_latency']['free_connections'] is None
 

@@ -4,9 +4,20 @@ Runs playbooks/preflight.yml against the lab inventory with a local connection, 
 The lab's budget: web 6 + streaming 40 + sidekiq 11 + reserve 10 = 67 client connections, PgBouncer's
 derived max_client_conn ceil(67 x 1.25) = 84, so autoscaled processes share 17 connections.
 """
+import os
+import subprocess
+
 import pytest
 
-from .test_preflight import _pools, fixture_artifacts, run_preflight  # noqa: F401 (the autouse fixture builds the lab artifacts)
+from .test_preflight import REPO, _pools, run_preflight
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fixture_artifacts():
+    # The lab inventory points mastodon_release_artifact_src at the fixture's artifacts, whose checksums the
+    # preflight verifies (build.sh is deterministic, < 1 s).
+    subprocess.run(["bash", os.path.join(REPO, "lab", "fixture", "build.sh")], check=True, capture_output=True)
+
 
 INGRESS_AUTOSCALED = {"autoscale": {"min": 1, "max": 9, "target_latency": 10, "scale_out_after": 20,
                                     "scale_in_after": 30, "step": 1, "cooldown": 60}}

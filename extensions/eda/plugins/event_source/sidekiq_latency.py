@@ -65,7 +65,7 @@ def _queue_name(entry):
         return str(entry.get('name'))
     if isinstance(entry, (list, tuple)):
         return str(entry[0])
-    return str(entry).split(',')[0].strip()
+    return str(entry).split(',', maxsplit=1)[0].strip()
 
 
 def observe(pools, queues, processes):

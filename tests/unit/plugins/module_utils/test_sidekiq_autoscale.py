@@ -105,7 +105,7 @@ def test_budget_caps_the_scale_out_and_reports_the_refusal():
         'latency 60.0 s > target 10.0 s for 120 s: refused, the connection budget (2 connection(s) free, 5 per process) '
         'fits 0 of the 3 process(es) wanted')
     # A refusal is reported once per cooldown, held in between (one log line and one count per cooldown).
-    times = [t for t, *_ in refusals]
+    times = [refusal[0] for refusal in refusals]
     assert all(b - a >= policy['cooldown'] for a, b in zip(times, times[1:]))
     held = [d for t, d in log if d['action'] == 'hold' and 'still refused for budget' in d['reason']]
     assert held
