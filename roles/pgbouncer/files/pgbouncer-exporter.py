@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Debian's prometheus-pgbouncer-exporter 1.7, made to work with bookworm's PgBouncer 1.18.
 
 The package reads SHOW STATS' `total_requests`, which PgBouncer 1.8 replaced with total_query_count and

@@ -61,8 +61,7 @@ def panels(dashboard):
     """Every panel, rows' nested panels included (rows themselves have no queries)."""
     for panel in dashboard["panels"]:
         yield panel
-        for nested in panel.get("panels", []):
-            yield nested
+        yield from panel.get("panels", [])
 
 
 def query_panels(dashboard):
