@@ -62,7 +62,7 @@ ansible-lint:
 lint: yamllint ansible-lint
 
 unit:
-	pytest tests/unit
+	pytest -n 2 tests/unit
 
 fixture-test: bootstrap
 	bash lab/fixture/build.sh
