@@ -85,8 +85,8 @@ class Faults:
         self.host("sidekiq1").check_output("systemctl stop mastodon-sidekiq@ingress.service")
         web1 = self.host("web1")
         for number in range(3):
-            web1.check_output("curl -fsS -X POST 'http://%s:3000/fixture/enqueue?queue=ingress&note=alert-test-%d'",
-                              self.addresses["web1"], number)
+            url = "http://%s:3000/fixture/enqueue?queue=ingress&note=alert-test-%d" % (self.addresses["web1"], number)
+            web1.check_output("curl -fsS -X POST %s", url)
 
     def ingress_fix(self):
         self.host("sidekiq1").check_output("systemctl start mastodon-sidekiq@ingress.service")
