@@ -36,7 +36,7 @@ def redis_cli(lab_host, lab_addresses):
 
 
 def metrics(lab_host, lab_addresses):
-    text = lab_host("mon1").check_output("curl -sS --max-time 10 http://%s:%d/metrics", lab_addresses["mon1"], PORT)
+    text = lab_host("mon1").check_output("curl -sS --max-time 10 http://%s:%s/metrics", lab_addresses["mon1"], str(PORT))
     out = {}
     for line in text.splitlines():
         match = SAMPLE.match(line)
