@@ -10,7 +10,7 @@ production's time (monitoring_alert_for_scale: 0.1).
 |---|---|---|
 | replica replay paused, WAL written | db2 / db1 | PostgresReplicaLagging (db1, per standby) |
 | ingress pool stopped, jobs enqueued | sidekiq1 | SidekiqPoolWithoutProcess, SidekiqQueueLatencyHigh (ingress) |
-| nftables stopped | db2 | FirewallNotLoaded (db2) |
+| nftables stopped | sidekiq1 | FirewallNotLoaded (sidekiq1) |
 | certificate issued to expire in 7 days | edge-eu | TlsCertificateExpiringSoon (edge-eu) |
 | archive_command failing | db1 | WalArchivingFailing (db1) |
 | Puma stopped | web1 | SyntheticCheckFailing (web_health through edge-eu) |
@@ -26,6 +26,7 @@ from test_monitoring import MON, POSTS, query, wait_for
 EDGE_CERT = "/etc/nginx/fediops/tls/edge.crt"
 EDGE_KEY = "/etc/nginx/fediops/tls/edge.key"
 SAVED = ".fediops-alert-test"
+FIREWALL_HOST = "sidekiq1"
 LAG_TABLE = "fediops_alert_test_lag"
 FIRE_TIMEOUT = 240
 RESOLVE_TIMEOUT = 240
@@ -70,7 +71,7 @@ class Faults:
     def __init__(self, lab_host, lab_addresses):
         self.host = lab_host
         self.addresses = lab_addresses
-        self.stopped_on_db2 = []
+        self.stopped_with_firewall = []
 
     # ---- replica lag: replay paused on db2, WAL written on db1 ----
     def lag_break(self):
@@ -91,22 +92,23 @@ class Faults:
     def ingress_fix(self):
         self.host("sidekiq1").check_output("systemctl start mastodon-sidekiq@ingress.service")
 
-    # ---- firewall gone on db2 (and the exporters that require it with it) ----
+    # ---- firewall gone on sidekiq1 (the node exporter, which requires it, stops with it) ----
+    # Not on a database host: Postgres requires the firewall too, and a stopped standby would hide the lag fault.
     def firewall_break(self):
-        db2 = self.host("db2")
-        before = set(db2.check_output(
+        host = self.host(FIREWALL_HOST)
+        before = set(host.check_output(
             "systemctl list-units --type=service --state=running --plain --no-legend | awk '{print $1}'").split())
-        db2.check_output("systemctl stop nftables.service")
-        after = set(db2.check_output(
+        host.check_output("systemctl stop nftables.service")
+        after = set(host.check_output(
             "systemctl list-units --type=service --state=running --plain --no-legend | awk '{print $1}'").split())
-        self.stopped_on_db2 = sorted(before - after)
+        self.stopped_with_firewall = sorted(before - after)
 
     def firewall_fix(self):
         # What the runbook says: the firewall first, then what stopped with it.
-        db2 = self.host("db2")
-        db2.check_output("systemctl start nftables.service %s" % " ".join(self.stopped_on_db2))
+        host = self.host(FIREWALL_HOST)
+        host.check_output("systemctl start nftables.service %s" % " ".join(self.stopped_with_firewall))
         # The firewall check's timer runs every minute; run it now as the runbook does.
-        db2.check_output("systemctl start fediops-firewall-check.service")
+        host.check_output("systemctl start fediops-firewall-check.service")
 
     # ---- a certificate that expires within 14 days on edge-eu ----
     def tls_break(self):
@@ -123,12 +125,14 @@ class Faults:
             with open(os.path.join(scratch, "short.crt")) as handle:
                 short = handle.read()
         edge.check_output("printf '%%s\\n' %s > %s", short.strip(), EDGE_CERT)
-        edge.check_output("systemctl reload nginx.service && systemctl start fediops-edge-tls-expiry.service")
+        # A restart, not a reload: after a reload, workers of the old generation keep serving their open
+        # (keep-alive, streaming) connections with the old certificate for a while.
+        edge.check_output("systemctl restart nginx.service && systemctl start fediops-edge-tls-expiry.service")
 
     def tls_fix(self):
         edge = self.host("edge-eu")
         edge.check_output("test -f %s%s && mv %s%s %s", EDGE_CERT, SAVED, EDGE_CERT, SAVED, EDGE_CERT)
-        edge.check_output("systemctl reload nginx.service && systemctl start fediops-edge-tls-expiry.service")
+        edge.check_output("systemctl restart nginx.service && systemctl start fediops-edge-tls-expiry.service")
 
     # ---- WAL archiving failing on db1 ----
     def archive_break(self):
@@ -157,7 +161,7 @@ class Faults:
 FAULTS = [
     ("lag", [("PostgresReplicaLagging", ["db1"])]),
     ("ingress", [("SidekiqPoolWithoutProcess", ["ingress"]), ("SidekiqQueueLatencyHigh", ["ingress"])]),
-    ("firewall", [("FirewallNotLoaded", ["db2"])]),
+    ("firewall", [("FirewallNotLoaded", [FIREWALL_HOST])]),
     ("tls", [("TlsCertificateExpiringSoon", ["edge-eu"])]),
     ("archive", [("WalArchivingFailing", ["db1"])]),
     ("puma", [("SyntheticCheckFailing", ["web_health", "edge-eu"])]),
@@ -230,4 +234,6 @@ def test_each_fault_fires_its_alert_into_discord_and_resolves_after_the_fix(lab_
     psql(lab_host("db1"), "DROP TABLE IF EXISTS %s" % LAG_TABLE)
     wait_for("web /health through edge-eu up again",
              lambda: query(mon_address, 'probe_success{probe="web_health"} == 1'), timeout=60)
+    wait_for("every certificate seen by the probes valid beyond 14 days again",
+             lambda: not query(mon_address, 'probe_ssl_earliest_cert_expiry - time() < 14 * 86400'), timeout=60)
 
