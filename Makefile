@@ -86,7 +86,7 @@ molecule-all: bootstrap fixture-artifacts
 
 # Every scenario, LANES at a time (tests/molecule_lanes.sh: each in full, logs per scenario, a time table).
 # Two lanes: the scenarios mostly wait on services and SSH, so two at a time fit this 2-core machine and keep
-# CI inside its budget with the monitoring scenario; LANES=1 runs them one after another.
+# CI inside its budget; LANES=1 runs them one after another.
 LANES ?= 2
 molecule-lanes: bootstrap fixture-artifacts
 	@bash tests/molecule_lanes.sh $(LANES) $(SCENARIOS)

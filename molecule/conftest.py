@@ -122,3 +122,11 @@ def pytest_terminal_summary(terminalreporter):
 def no_secret_in_log():
     """no_secret_in_log([markers]) -> asserts the run's log holds no lab secret; see assert_no_secret_in_log."""
     return assert_no_secret_in_log
+
+
+# ---- Tests that break the fleet run last ----
+# A scenario's lab serves several checks in a fixed order (molecule/fleet: monitoring, check mode, upgrades). A test
+# module that makes faults on the hosts (and repairs them) sets BREAKS_THE_FLEET = True: its tests run after every
+# test that reads the fleet as the side effects left it, so a fault or a repair cannot change what those read.
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: bool(getattr(item.module, "BREAKS_THE_FLEET", False)))

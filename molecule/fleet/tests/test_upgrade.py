@@ -1,4 +1,4 @@
-"""The upgrade scenario's outcomes: what bench/upgrade.py counted, the order the database saw, the fleet after
+"""The fleet scenario's upgrade checks: what bench/upgrade.py counted, the order the database saw, the fleet after
 the rollback. The side effect (side_effect.yml) left its logs and figures in $FEDIOPS_UPGRADE_RESULTS."""
 import json
 import os
@@ -14,7 +14,7 @@ V2 = "/home/mastodon/releases/v2.0.0"
 
 def result(name):
     """A log or figures file side_effect.yml wrote; a missing one fails the test that reads it (never skips)."""
-    assert RESULTS, "FEDIOPS_UPGRADE_RESULTS is not set (molecule/upgrade/molecule.yml sets it): no %s to read" % name
+    assert RESULTS, "FEDIOPS_UPGRADE_RESULTS is not set (molecule/fleet/molecule.yml sets it): no %s to read" % name
     path = os.path.join(RESULTS, name)
     assert os.path.exists(path), "%s is missing: the side effect (side_effect.yml) did not write it" % path
     with open(path) as handle:

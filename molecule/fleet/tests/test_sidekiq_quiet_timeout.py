@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-EVIDENCE = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-mol-upgrade-sidekiq-quiet-timeout.json")
+EVIDENCE = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-mol-fleet-sidekiq-quiet-timeout.json")
 
 
 @pytest.fixture(scope="module")

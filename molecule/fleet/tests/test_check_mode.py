@@ -8,16 +8,17 @@ import re
 
 import pytest
 
-LAB_NAME = "mol-upgrade"
+LAB_NAME = "mol-fleet"
 EVIDENCE = os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-%s-check-mode" % LAB_NAME)
 HOSTS = ["db1", "db2", "pgbouncer1", "redis-cache", "redis-persistent", "web1", "web2", "sidekiq1", "sidekiq2",
-         "storage", "edge-eu"]
+         "storage", "edge-eu", "mon1"]
 # Hosts whose files the changed settings touch: fediops.conf (Postgres), the Mastodon env file, nginx on the edge.
 TOUCHED = ["db1", "db2", "web1", "web2", "sidekiq1", "sidekiq2", "edge-eu"]
 # Services that must have kept their main process (any restart, even a check-mode "would restart" done for real, shows).
 SERVICES = {"db1": "postgresql@", "db2": "postgresql@", "pgbouncer1": "pgbouncer.service", "redis-cache": "redis-server@",
             "redis-persistent": "redis-server@", "web1": "mastodon-web", "web2": "mastodon-web",
-            "sidekiq1": "mastodon-sidekiq@", "sidekiq2": "mastodon-sidekiq@", "storage": "seaweedfs", "edge-eu": "nginx.service"}
+            "sidekiq1": "mastodon-sidekiq@", "sidekiq2": "mastodon-sidekiq@", "storage": "seaweedfs", "edge-eu": "nginx.service",
+            "mon1": "prometheus.service"}
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Prometheus and Alertmanager answer; every target the inventory groups call for (for the hosts of this run) is
 scraped, and up when its exporter is deployed; the synthetic checks through edge-eu and the Redis NOAUTH probe
-succeed; a host added to a group becomes a target after one converge (side_effect.yml); check mode changes
+succeed; a host added to a group becomes a target after one converge (side_effect_monitoring.yml); check mode changes
 nothing. test_alerts_fire.py makes the faults that fire alerts into the Discord stand-in. Missing evidence fails.
 """
 import json
@@ -87,7 +87,7 @@ def expected_targets(lab_addresses, lab_groups, lab_host):
             expected[job] = set((h, name) for h in hosts for name in redis_instances(lab_host, h))
         else:
             expected[job] = set((h, None) for h in hosts)
-    assert len(expected["node"]) == 10, expected["node"]
+    assert len(expected["node"]) == 12, expected["node"]  # the twelve hosts of molecule/fleet
     return expected
 
 

@@ -7,7 +7,8 @@ import os
 import subprocess
 
 MANAGED = ('/etc/postgresql/', '/etc/pgbouncer/', '/etc/redis/', '/etc/nginx/', '/etc/mastodon/', '/etc/seaweedfs/',
-           '/etc/pgbackrest', '/etc/systemd/system/', '/etc/nftables', '/etc/fediops', '/etc/default/')
+           '/etc/pgbackrest', '/etc/systemd/system/', '/etc/nftables', '/etc/fediops', '/etc/default/',
+           '/etc/prometheus/')
 
 
 def digest(path):
