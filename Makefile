@@ -37,7 +37,6 @@ lab-create:
 
 lab-converge:
 	ansible-playbook playbooks/site.yml
-	ansible-playbook lab/playbooks/monitoring_probe_object.yml
 
 lab-first-backup:
 	ansible-playbook lab/playbooks/first_backup.yml

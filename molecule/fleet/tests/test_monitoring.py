@@ -213,3 +213,16 @@ def test_a_second_run_of_the_monitoring_play_changes_nothing():
     assert run["rc"] == 0, run["stdout"][-3000:]
     recap = [line for line in run["stdout"].splitlines() if line.startswith("mon1 ") and "changed=" in line]
     assert recap and "changed=0" in recap[-1] and "failed=0" in recap[-1], recap
+
+
+def test_the_fresh_fleet_posted_no_failing_media_check(lab_host):
+    """site.yml writes the probe's media object before the monitoring play: no edge ever served (and cached) a 404
+    for it, so no SyntheticCheckFailing for media_object was posted since the converge (before the fault tests)."""
+    mon = lab_host(MON)
+    assert mon.service("fediops-discord-standin").is_running
+    out = mon.check_output("cat %s", POSTS) if mon.file(POSTS).exists else ""  # no file: nothing posted yet
+    posts = [json.loads(line) for line in out.splitlines() if line.strip()]
+    titles = [embed.get("title", "") for post in posts for embed in post.get("embeds", [])]
+    media = [title for title in titles if "SyntheticCheckFailing" in title and "media_object" in title]
+    assert media == [], media
+    print("%d posts in the Discord stand-in before the fault tests, none for the media object" % len(posts))
