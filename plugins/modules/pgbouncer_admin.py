@@ -75,6 +75,23 @@ options:
       - Seconds V(pause) may wait for active queries to drain before it is aborted.
     type: float
     default: 30
+  reload_first:
+    description:
+      - With O(command=resume), send C(RELOAD) first on the same admin connection, so held transactions go
+        to what the new configuration names (a switchover's new primary) in one step.
+      - C(RELOAD) returns once PgBouncer has read the files; a C(systemctl reload) signal does not wait.
+    type: bool
+    default: false
+  staged_config:
+    description:
+      - With O(reload_first), a file renamed onto O(config_path) just before C(RELOAD) (an atomic rename, so
+        PgBouncer never reads a half-written file). It must exist; it is rendered, with its owner and mode,
+        before the pause.
+    type: path
+  config_path:
+    description:
+      - The file O(staged_config) replaces (the one PgBouncer's configuration includes).
+    type: path
 author:
   - fediops contributors (@fediops)
 '''
@@ -99,6 +116,17 @@ EXAMPLES = r'''
         login_password: "{{ pgbouncer_admin_password }}"
         command: resume
         database: mastodon_production
+
+- name: Switch the pools to the staged [databases] and let held transactions through, on one admin connection
+  fediops.mastodon.pgbouncer_admin:
+    login_host: 127.0.0.1
+    login_password: "{{ pgbouncer_admin_password }}"
+    command: resume
+    database: mastodon_production
+    reload_first: true
+    staged_config: /etc/pgbouncer/databases.ini.switchover
+    config_path: /etc/pgbouncer/databases.ini
+  become: true
 
 - name: Read the pools
   fediops.mastodon.pgbouncer_admin:
@@ -131,8 +159,13 @@ elapsed:
   description: Seconds the command took (for pause, the time to drain).
   returned: always
   type: float
+installed:
+  description: The O(staged_config) renamed onto O(config_path) before C(RELOAD) (as C(src -> dest)).
+  returned: when O(staged_config) was given
+  type: str
 '''
 
+import os
 import re
 import select
 import time
@@ -236,19 +269,37 @@ def pause(module, console, database, result):
 
 
 def resume(module, console, database, result):
+    """RESUME; returns whether anything was paused (a RELOAD sent before keeps the result changed either way)."""
     sql = 'RESUME %s' % database if database else 'RESUME'
+    result['paused'] = False
     if module.check_mode:
         result['changed'] = True
         result['queries'].append('(check mode, not sent) ' + sql)
-        return
+        return True
     try:
         console.run(sql)
-        result['changed'] = True
     except psycopg2.Error as e:
         if NOT_PAUSED not in str(e):
             module.fail_json(msg='%s failed: %s' % (sql, str(e).strip()), **result)
-        result['changed'] = False
-    result['paused'] = False
+        return False
+    result['changed'] = True
+    return True
+
+
+def reload_before_resume(module, console, result):
+    """Install the staged configuration (rename) and RELOAD, on the connection the RESUME then uses."""
+    p = module.params
+    if p['staged_config']:
+        result['installed'] = '%s -> %s' % (p['staged_config'], p['config_path'])
+        if module.check_mode:
+            console.queries.append('(check mode, not done) rename ' + result['installed'])
+        else:
+            os.rename(p['staged_config'], p['config_path'])
+    if module.check_mode:
+        console.queries.append('(check mode, not sent) RELOAD')
+    else:
+        console.run('RELOAD')
+    result['changed'] = True
 
 
 def main():
@@ -263,8 +314,12 @@ def main():
                   choices=['pools', 'databases', 'stats', 'servers', 'clients', 'config', 'lists', 'users', 'version',
                            'mem', 'dns_hosts', 'dns_zones', 'sockets', 'active_sockets', 'totals']),
         timeout=dict(type='float', default=30),
+        reload_first=dict(type='bool', default=False),
+        staged_config=dict(type='path'),
+        config_path=dict(type='path'),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           required_together=[('staged_config', 'config_path')])
     if not HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib('psycopg2 (Debian: python3-psycopg2)'), exception=PSYCOPG2_IMP_ERR)
     p = module.params
@@ -275,6 +330,12 @@ def main():
         module.fail_json(msg='database applies to pause, resume and reconnect only, not %s' % command)
     if p['timeout'] <= 0:
         module.fail_json(msg='timeout must be positive')
+    if p['reload_first'] and command != 'resume':
+        module.fail_json(msg='reload_first applies to resume only, not %s' % command)
+    if p['staged_config'] and not p['reload_first']:
+        module.fail_json(msg='staged_config and config_path need reload_first (the file is read by that RELOAD)')
+    if p['staged_config'] and not module.check_mode and not os.path.isfile(p['staged_config']):
+        module.fail_json(msg='staged_config %s does not exist: nothing to install, nothing sent' % p['staged_config'])
 
     conn = postgres_connect(module)
     console = Console(conn)
@@ -284,6 +345,8 @@ def main():
         if command == 'show':
             result['rows'] = console.run('SHOW %s' % p['show'].upper())
         elif command in ('pause', 'resume'):
+            if p['reload_first']:
+                reload_before_resume(module, console, result)
             before = None
             if database:
                 before = bool(int(database_row(module, console, database).get('paused') or 0))
@@ -293,11 +356,12 @@ def main():
                     module.exit_json(**result)
             if command == 'pause':
                 pause(module, console, database, result)
+                resumed = None
             else:
-                resume(module, console, database, result)
+                resumed = resume(module, console, database, result)
             if before is None:
                 # Global pause state is only revealed by PgBouncer's answer to the command.
-                before = (not result['changed']) if command == 'pause' else result['changed']
+                before = (not result['changed']) if command == 'pause' else resumed
             result['diff'] = dict(before={'paused': before}, after={'paused': result.get('paused', command == 'pause')})
         else:
             sql = command.upper() + (' %s' % database if database else '')

@@ -81,3 +81,47 @@ def test_reconnect_reload_and_errors(admin, pgbouncer_server):
     assert res['msg'] == 'database applies to pause, resume and reconnect only, not reload'
     res = run_module(pgbouncer_admin, dict(admin, command='show', login_password='wrong'), expect_fail=True)
     assert res['msg'].startswith('Unable to connect to database "pgbouncer" as user "mastodon"')
+
+
+def test_resume_with_reload_first_installs_the_staged_file_and_resumes_on_one_connection(admin, pgbouncer_server,
+                                                                                        server_dir, app_conn):
+    import os
+    import shutil
+    db = pgbouncer_server['db']
+    ini = os.path.join(server_dir[0], 'pgbouncer.ini')
+    original, staged = ini + '.original', ini + '.staged'
+    shutil.copy(ini, original)
+    with open(ini) as handle:
+        text = handle.read()
+    with open(staged, 'w') as handle:  # one more [databases] line: visible in SHOW DATABASES after the RELOAD
+        handle.write(text.replace('[databases]\n', '[databases]\nswitched_to = host=127.0.0.1 port=%d dbname=%s\n'
+                                  % (pgbouncer_server['backend_port'], db)))
+    os.chmod(staged, 0o644)
+    try:
+        run_module(pgbouncer_admin, dict(admin, command='pause', database=db))
+        res = run_module(pgbouncer_admin, dict(admin, command='resume', database=db, reload_first=True,
+                                                staged_config=staged, config_path=ini), check_mode=True)
+        assert res['changed'] and res['queries'][:2] == ['(check mode, not done) rename %s -> %s' % (staged, ini),
+                                                         '(check mode, not sent) RELOAD']
+        assert os.path.exists(staged)
+        res = run_module(pgbouncer_admin, dict(admin, command='resume', database=db, reload_first=True,
+                                                staged_config=staged, config_path=ini))
+        assert res['changed'] and not res['paused'] and res['installed'] == '%s -> %s' % (staged, ini)
+        assert res['queries'] == ['RELOAD', 'SHOW DATABASES', 'RESUME %s' % db]
+        assert not os.path.exists(staged)
+        shown = run_module(pgbouncer_admin, dict(admin, command='show', show='databases'))['rows']
+        assert 'switched_to' in [row['name'] for row in shown]
+        cur = app_conn.cursor()
+        cur.execute('SELECT 3')                # held traffic flows again
+        assert cur.fetchone() == (3,)
+        app_conn.rollback()
+        # A missing staged file: refused before anything is sent.
+        res = run_module(pgbouncer_admin, dict(admin, command='resume', database=db, reload_first=True,
+                                                staged_config=staged, config_path=ini), expect_fail=True)
+        assert res['msg'] == 'staged_config %s does not exist: nothing to install, nothing sent' % staged
+        res = run_module(pgbouncer_admin, dict(admin, command='pause', reload_first=True), expect_fail=True)
+        assert res['msg'] == 'reload_first applies to resume only, not pause'
+    finally:
+        shutil.copy(original, ini)
+        run_module(pgbouncer_admin, dict(admin, command='reload'))
+        run_module(pgbouncer_admin, dict(admin, command='resume', database=db))
