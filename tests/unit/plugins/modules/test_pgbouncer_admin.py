@@ -83,8 +83,8 @@ def test_reconnect_reload_and_errors(admin, pgbouncer_server):
     assert res['msg'].startswith('Unable to connect to database "pgbouncer" as user "mastodon"')
 
 
-def test_resume_with_reload_first_installs_the_staged_file_and_resumes_on_one_connection(admin, pgbouncer_server,
-                                                                                        server_dir, app_conn):
+def test_resume_with_reload_first_installs_the_staged_file_and_resumes_on_one_connection(
+        admin, pgbouncer_server, server_dir, app_conn):
     import os
     import shutil
     db = pgbouncer_server['db']
@@ -99,13 +99,12 @@ def test_resume_with_reload_first_installs_the_staged_file_and_resumes_on_one_co
     os.chmod(staged, 0o644)
     try:
         run_module(pgbouncer_admin, dict(admin, command='pause', database=db))
-        res = run_module(pgbouncer_admin, dict(admin, command='resume', database=db, reload_first=True,
-                                                staged_config=staged, config_path=ini), check_mode=True)
+        switch = dict(admin, command='resume', database=db, reload_first=True, staged_config=staged, config_path=ini)
+        res = run_module(pgbouncer_admin, switch, check_mode=True)
         assert res['changed'] and res['queries'][:2] == ['(check mode, not done) rename %s -> %s' % (staged, ini),
                                                          '(check mode, not sent) RELOAD']
         assert os.path.exists(staged)
-        res = run_module(pgbouncer_admin, dict(admin, command='resume', database=db, reload_first=True,
-                                                staged_config=staged, config_path=ini))
+        res = run_module(pgbouncer_admin, switch)
         assert res['changed'] and not res['paused'] and res['installed'] == '%s -> %s' % (staged, ini)
         assert res['queries'] == ['RELOAD', 'SHOW DATABASES', 'RESUME %s' % db]
         assert not os.path.exists(staged)
@@ -116,8 +115,7 @@ def test_resume_with_reload_first_installs_the_staged_file_and_resumes_on_one_co
         assert cur.fetchone() == (3,)
         app_conn.rollback()
         # A missing staged file: refused before anything is sent.
-        res = run_module(pgbouncer_admin, dict(admin, command='resume', database=db, reload_first=True,
-                                                staged_config=staged, config_path=ini), expect_fail=True)
+        res = run_module(pgbouncer_admin, switch, expect_fail=True)
         assert res['msg'] == 'staged_config %s does not exist: nothing to install, nothing sent' % staged
         res = run_module(pgbouncer_admin, dict(admin, command='pause', reload_first=True), expect_fail=True)
         assert res['msg'] == 'reload_first applies to resume only, not pause'
