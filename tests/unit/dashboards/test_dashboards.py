@@ -3,7 +3,7 @@ the Prometheus datasource as a template variable (the uid differs per Grafana), 
 position and queries (targets with expr) on that datasource, and only variables the dashboard defines. Every
 metric a query names is one the fleet exports: the monitoring contract's own (fediops_*) or the Debian exporters'
 real names (checked against prometheus-postgres-exporter 0.11, -redis-exporter 1.45, -nginx-exporter 0.11,
--pgbouncer-exporter 1.7, -node-exporter 1.5, -blackbox-exporter 0.23). molecule/monitoring/tests/test_dashboards.py
+-pgbouncer-exporter 1.7, -node-exporter 1.5, -blackbox-exporter 0.23). molecule/fleet/tests/test_dashboards.py
 runs every query against the lab's Prometheus."""
 import glob
 import json
