@@ -2,8 +2,9 @@
 # Run molecule scenarios in concurrent lanes: `molecule_lanes.sh <lanes> <scenario>...`.
 #
 # Why: the scenarios are independent labs (each has its own container names and subnet, see
-# molecule/<scenario>/inventory.yml), and most of a scenario's time is waiting on services and SSH, so
-# two at once on this 2-core machine finish well before the two one after the other. Every scenario
+# molecule/<scenario>/inventory.yml), so on a machine with spare cores several run at once. On the 2-core
+# machine this project is built on they are CPU-bound: two at once each ran about twice as slowly and the whole
+# took longer, so the Makefile's default is one lane (the logs and the time table are the same). Every scenario
 # still runs in full; nothing is skipped. The heaviest scenarios are dealt out first, each to the lane
 # with the least work so far (weights below: rough minutes on a calm 2-core machine; update them from
 # the table this script prints). A lane runs its scenarios one after another.
