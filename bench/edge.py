@@ -18,14 +18,14 @@ then the cache statuses and the errors by kind, and exits 1 if there was any err
 
 The load runs on a lab host that may reach both (an application host: the bucket's firewall only
 admits the app tier, the edges and monitoring), so both numbers come from the same client. From the
-repository, with `make lab` up (or a molecule scenario's lab, with its addresses: cdn_edge is 10.89.48):
+repository, with `make lab` up (or a molecule scenario's lab, with its addresses: fleet is 10.89.50):
 
     .venv/bin/python bench/edge.py --client 10.89.40.31 --edge 10.89.40.61
-    .venv/bin/python bench/edge.py --client 10.89.48.31 --edge 10.89.48.61 --edge 10.89.48.62 --json /tmp/edge.json
+    .venv/bin/python bench/edge.py --client 10.89.50.31 --edge 10.89.50.61 --edge 10.89.50.62 --json /tmp/edge.json
 
 The script copies itself to --client over SSH (the lab key) and runs there with Debian's python3
 and curl; nothing is installed. Its pure parts (the Zipf sampler, the error kinds, the tally and the
-ideal hit ratio) are unit-tested in tests/unit/bench/test_edge_bench.py, and the cdn_edge scenario's
+ideal hit ratio) are unit-tested in tests/unit/bench/test_edge_bench.py, and the fleet scenario's edge
 tests name errors with error_kind.
 """
 import argparse

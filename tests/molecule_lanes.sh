@@ -19,7 +19,7 @@ scenarios=("$@")
 logdir=${FEDIOPS_MOLECULE_LOGDIR:-$PWD/.cache/molecule-logs}
 mkdir -p "$logdir"
 
-declare -A weight=([fleet]=36 [postgresql]=14 [cdn_edge]=9 [mastodon_app]=9
+declare -A weight=([fleet]=40 [postgresql]=14
                    [backup]=6 [redis]=5 [object_storage]=4 [common]=4)
 
 # Deal the scenarios out: heaviest first, to the lane with the least weight.

@@ -1,6 +1,6 @@
 """The nginx exporter on the edges (issue 13): it reads nginx's stub_status on loopback and serves on the
-private address. This scenario has no monitoring host, so each edge scrapes itself; the firewall rule
-(monitoring hosts only) is the common nftables_service pattern the other scenarios test from mon1.
+private address. Each edge scrapes itself here; mon1's scrape of both edges (the firewall admits the monitoring
+hosts only) is checked with every other target in tests/test_monitoring.py.
 """
 import re
 
