@@ -8,6 +8,8 @@ Examples::
     {{ fleet_db_sizing | fediops.mastodon.sidekiq_autoscale_errors }}                     -> [messages]
     {{ fleet_db_sizing | fediops.mastodon.sidekiq_autoscale_errors(pgbouncer={'max_client_conn': 400}) }}
     {{ fleet_db_sizing | fediops.mastodon.sidekiq_autoscale_room }}   -> {accepted, counted, room, max_client_conn, poolers}
+    {{ fleet_db_sizing | fediops.mastodon.sidekiq_scale_plan('ingress', 3, {'sidekiq1': ['ingress-x1']}) }}
+        -> {wanted, add, remove, placed, refused, reason, ...} (playbooks/sidekiq_scale.yml)
 """
 
 from __future__ import absolute_import, division, print_function
@@ -35,9 +37,20 @@ def sidekiq_autoscale_room(sizing, pgbouncer=None):
     return dict((k, v) for k, v in room.items() if k != 'budget')
 
 
+def sidekiq_scale_plan(sizing, pool, processes, current, pgbouncer=None):
+    """Which added processes of an autoscaled pool each host runs for `processes` fleet-wide (module_utils scale_plan)."""
+    if not isinstance(sizing, dict):
+        raise AnsibleFilterError('sidekiq_scale_plan expects the fleet sizing dict (fleet_db_sizing), got %s' % type(sizing).__name__)
+    try:
+        return sidekiq_autoscale.scale_plan(sizing, pool, processes, current, pgbouncer=pgbouncer)
+    except (sidekiq_autoscale.AutoscaleError, pools.PoolSpecError) as e:
+        raise AnsibleFilterError(str(e))
+
+
 class FilterModule(object):
     def filters(self):
         return {
             'sidekiq_autoscale_errors': sidekiq_autoscale_errors,
             'sidekiq_autoscale_room': sidekiq_autoscale_room,
+            'sidekiq_scale_plan': sidekiq_scale_plan,
         }

@@ -44,8 +44,8 @@ REFUSED_BUDGET = 'refused_budget'
 ACTIONS = (SCALE_OUT, SCALE_IN, HOLD, REFUSED_BUDGET)
 
 # Defaults of the optional keys of an autoscale block (documented in roles/fleet/meta/argument_specs.yml).
-POLICY_DEFAULTS = {'scale_out_after': 60, 'scale_in_after': 300, 'step': 1, 'cooldown': 300}
-POLICY_KEYS = ('min', 'max', 'target_latency', 'scale_out_after', 'scale_in_after', 'step', 'cooldown')
+POLICY_DEFAULTS = {'scale_out_after': 60, 'scale_in_after': 300, 'step': 1, 'cooldown': 300, 'max_per_host': 4}
+POLICY_KEYS = ('min', 'max', 'target_latency', 'scale_out_after', 'scale_in_after', 'step', 'cooldown', 'max_per_host')
 
 
 class AutoscaleError(ValueError):
@@ -86,6 +86,7 @@ def normalize_policy(policy):
         'scale_in_after': _number(policy, 'scale_in_after', float, 0),
         'step': _number(policy, 'step', int, 1),
         'cooldown': _number(policy, 'cooldown', float, 0),
+        'max_per_host': _number(policy, 'max_per_host', int, 1),
     }
     if out['target_latency'] <= 0:
         raise AutoscaleError('autoscale.target_latency %s must be above 0 seconds' % policy.get('target_latency'))
@@ -298,6 +299,15 @@ def autoscale_errors(sizing, pgbouncer=None):
         except (AutoscaleError, TypeError, ValueError) as e:
             errors.append('%s: %s' % (what, e))
             continue
+        hosts_count = _hosts_count(pool, default_hosts)
+        burst_count = len(sizing.get('sidekiq_burst_hosts') or [])
+        capacity = (hosts_count + burst_count) * policy['max_per_host']
+        if policy['max'] > capacity:
+            errors.append('%s: autoscale.max %d cannot be placed: %d own host(s) and %d burst host(s) (group '
+                          'mastodon_sidekiq_burst_group) at autoscale.max_per_host %d hold %d process(es) of it; lower '
+                          'autoscale.max, raise autoscale.max_per_host or add burst hosts'
+                          % (what, policy['max'], hosts_count, burst_count, policy['max_per_host'], capacity))
+            continue
         if not policy['min'] <= converged <= policy['max']:
             errors.append('%s: converge runs %d process(es) of it (hosts x processes), outside autoscale.min %d .. '
                           'autoscale.max %d; make min <= hosts x processes <= max'
@@ -323,3 +333,131 @@ def autoscale_errors(sizing, pgbouncer=None):
                 % (what, policy['max'], extra, converged, needed, per_process, room['room'], room['accepted'],
                    room['max_client_conn'], room['poolers'], room['counted'], converged + fits))
     return errors
+
+
+# ---- Placement: which host runs which added process ----
+
+ADDED_INFIX = '-x'
+
+
+def added_instance(pool_name, number):
+    """The systemd instance of the pool's added process ``number`` on a host: ``<pool>-x<number>``.
+
+    Converge's own instances are ``<pool>`` or ``<pool>-<n>``; the ``x`` keeps the added ones apart, so
+    converge leaves them alone and a scale-in never touches a converged process."""
+    return '%s%s%d' % (pool_name, ADDED_INFIX, number)
+
+
+def added_numbers(pool_name, instances):
+    """The numbers of the pool's added processes among systemd instance names (others are ignored)."""
+    prefix = pool_name + ADDED_INFIX
+    numbers = []
+    for name in instances or []:
+        rest = str(name)[len(prefix):] if str(name).startswith(prefix) else ''
+        if rest.isdigit() and int(rest) > 0:
+            numbers.append(int(rest))
+    return sorted(numbers)
+
+
+def place(pool_name, target, own_hosts, converged_per_host, burst_hosts, current, max_per_host):
+    """Where the pool's processes above its converged size run, for ``target`` processes fleet-wide.
+
+    Capacity is filled in order: the pool's own hosts (each up to ``max_per_host`` processes of the pool,
+    its converged ones included), then the burst hosts (``max_per_host`` each). ``current``: {host: [added
+    numbers]} as read from the hosts. A host keeps the added processes it has up to its share; a scale-in
+    removes the highest numbers, burst hosts first (they are filled last). Converged processes are never
+    removed: a target below the converged size keeps the converged size.
+
+    Returns {wanted: {host: [instances]}, add: {host: [instances]}, remove: {host: [instances]},
+    converged, target, placed (processes fleet-wide after the change), unplaced (asked for but no
+    capacity), reason}.
+    """
+    own_hosts = list(own_hosts or [])
+    burst_hosts = [h for h in (burst_hosts or []) if h not in own_hosts]
+    target = int(target)
+    per_host = int(converged_per_host)
+    converged = per_host * len(own_hosts)
+    extra = max(0, target - converged)
+    capacity = [(h, max(0, int(max_per_host) - per_host)) for h in own_hosts] + [(h, int(max_per_host)) for h in burst_hosts]
+    share = {}
+    left = extra
+    for host, room in capacity:
+        share[host] = min(room, left)
+        left -= share[host]
+    wanted, add, remove = {}, {}, {}
+    for host in own_hosts + burst_hosts + sorted(h for h in (current or {}) if h not in own_hosts + burst_hosts):
+        have = sorted(set(int(n) for n in (current or {}).get(host, [])))
+        want = share.get(host, 0)
+        keep = have[:want]
+        free = (n for n in range(1, want + len(have) + 2) if n not in have)
+        new = [next(free) for _ in range(want - len(keep))]
+        wanted[host] = [added_instance(pool_name, n) for n in sorted(keep + new)]
+        if new:
+            add[host] = [added_instance(pool_name, n) for n in new]
+        if have[want:]:
+            remove[host] = [added_instance(pool_name, n) for n in have[want:]]
+    placed = converged + extra - left
+    before = converged + sum(len(v) for v in (current or {}).values())
+    reason = 'pool %s: %d -> %d process(es) (converged %d, added %d)' % (pool_name, before, placed, converged, placed - converged)
+    if target < converged:
+        reason += '; %d asked, but a scale-in never goes below the converged size' % target
+    if left:
+        reason += ('; %d more asked, but every host is at autoscale.max_per_host %d (own hosts %s, burst hosts %s)'
+                   % (left, int(max_per_host), ', '.join(own_hosts) or '-', ', '.join(burst_hosts) or '-'))
+    return {'wanted': wanted, 'add': add, 'remove': remove, 'converged': converged, 'target': target,
+            'placed': placed, 'unplaced': left, 'reason': reason}
+
+
+def scale_plan(sizing, pool_name, processes, current, pgbouncer=None):
+    """The scaling playbook's plan: the pool ``pool_name`` to ``processes`` processes fleet-wide.
+
+    ``sizing``: the fleet sizing (``fleet_db_sizing``); ``current``: {host: [systemd instance names of added
+    processes found on the host, any pool]}. Raises AutoscaleError when the pool is unknown, not autoscaled,
+    or ``processes`` lies outside its min..max. The budget is a hard limit here too (the event source
+    decided with it, but the playbook may be run by hand): added processes of every autoscaled pool share
+    the room; what does not fit is not placed and is reported in ``refused``. Returns ``place``'s result
+    with {pool, policy, db_pool, room, free, refused}.
+    """
+    sizing = sizing or {}
+    pools_ = [p for p in sizing.get('sidekiq') or [] if isinstance(p, dict)]
+    pool = next((p for p in pools_ if str(p.get('name')) == str(pool_name)), None)
+    if pool is None:
+        raise AutoscaleError('sidekiq_scale_pool %s is not a pool of mastodon_sidekiq_pools (pools: %s)'
+                             % (pool_name, ', '.join(str(p.get('name')) for p in pools_) or 'none'))
+    if pool.get('autoscale') in (None, {}, ''):
+        raise AutoscaleError('pool %s has no autoscale block: only an autoscaled pool is scaled' % pool_name)
+    if _serves_scheduler(pool):
+        raise AutoscaleError('pool %s serves the scheduler queue, which must run in exactly one process' % pool_name)
+    policy = normalize_policy(pool['autoscale'])
+    try:
+        wanted = int(processes)
+    except (TypeError, ValueError):
+        raise AutoscaleError('sidekiq_scale_processes must be a whole number, not %r' % (processes,))
+    if not policy['min'] <= wanted <= policy['max']:
+        raise AutoscaleError('sidekiq_scale_processes %d is outside pool %s autoscale.min %d .. autoscale.max %d'
+                             % (wanted, pool_name, policy['min'], policy['max']))
+    default_hosts = sizing.get('sidekiq_default_hosts') or []
+    hosts = pool.get('hosts') if pool.get('hosts') not in (None, '') else default_hosts
+    per_host = int(pool.get('processes') if pool.get('processes') not in (None, '') else 1)
+    db_pool = pool_db_pool(pool)
+    current = current or {}
+    room = budget_room(sizing, pgbouncer)['room']
+    used_by_others = 0
+    for other in pools_:
+        if other is pool or other.get('autoscale') in (None, {}, ''):
+            continue
+        count = sum(len(added_numbers(str(other.get('name')), names)) for names in current.values())
+        used_by_others += count * pool_db_pool(other)
+    free = room - used_by_others
+    converged = per_host * len(hosts)
+    fits = converged + (max(0, free) // db_pool if db_pool else wanted)
+    refused = max(0, wanted - fits)
+    mine = dict((h, added_numbers(str(pool_name), names)) for h, names in current.items())
+    plan = place(str(pool_name), min(wanted, fits), hosts, per_host, sizing.get('sidekiq_burst_hosts') or [],
+                 dict((h, n) for h, n in mine.items() if n), policy['max_per_host'])
+    if refused:
+        plan['reason'] += ('; %d process(es) refused for the connection budget (%d connection(s) free for added '
+                           'processes, %d per process)' % (refused, free, db_pool))
+    plan.update({'pool': str(pool_name), 'policy': policy, 'db_pool': db_pool, 'room': room, 'free': free,
+                 'refused': refused})
+    return plan

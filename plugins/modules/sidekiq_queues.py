@@ -40,6 +40,12 @@ options:
       - Only consider Sidekiq processes whose reported hostname equals this value (busy counts
         and waits then apply to that host only).
     type: str
+  pids:
+    description:
+      - Only consider Sidekiq processes whose reported PID is in this list (with O(hostname), the
+        processes of one host's systemd units, for example the ones a scale-in is about to stop).
+    type: list
+    elements: int
   stale_after:
     description:
       - A process whose last heartbeat is older than this many seconds is reported as stale and
@@ -170,6 +176,8 @@ def read_state(client, params):
     processes = sidekiq.process_stats(client, ns, stale_after=params['stale_after'])
     if params['hostname']:
         processes = [p for p in processes if p['hostname'] == params['hostname']]
+    if params['pids'] is not None:
+        processes = [p for p in processes if p['pid'] is not None and int(p['pid']) in params['pids']]
     return queues, processes, sidekiq.summarize(queues, processes)
 
 
@@ -178,6 +186,7 @@ def main():
     argument_spec.update(
         queues=dict(type='list', elements='str'),
         hostname=dict(type='str'),
+        pids=dict(type='list', elements='int'),
         stale_after=dict(type='int', default=60),
         max_latency=dict(type='float'),
         queue_max_latency=dict(type='dict', default={}),

@@ -20,7 +20,7 @@ def fixture_artifacts():
 
 
 INGRESS_AUTOSCALED = {"autoscale": {"min": 1, "max": 9, "target_latency": 10, "scale_out_after": 20,
-                                    "scale_in_after": 30, "step": 1, "cooldown": 60}}
+                                    "scale_in_after": 30, "step": 1, "cooldown": 60, "max_per_host": 9}}
 
 
 def test_lab_with_an_autoscaled_ingress_that_fits_passes(tmp_path):
@@ -35,7 +35,7 @@ def test_lab_with_an_autoscaled_ingress_that_fits_passes(tmp_path):
      "in exactly one Sidekiq process, so pool scheduler cannot be autoscaled"),
     (_pools(ingress={"autoscale": {"min": 3, "max": 2, "target_latency": 10}}),
      "mastodon_sidekiq_pools entry ingress: autoscale.min 3 is greater than autoscale.max 2"),
-    (_pools(ingress={"autoscale": {"min": 1, "max": 12, "target_latency": 10}}),
+    (_pools(ingress={"autoscale": {"min": 1, "max": 12, "target_latency": 10, "max_per_host": 12}}),
      "mastodon_sidekiq_pools entry ingress: autoscale.max 12 needs 11 process(es) above the 1 converged, 22 client "
      "connections (x db_pool 2), but the connection budget leaves 17 (PgBouncer accepts 84 = pgbouncer_max_client_conn 84 "
      "x 1 pooler(s); the fleet counts 67); autoscale.max can be at most 9"),
@@ -47,7 +47,7 @@ def test_bad_autoscale_is_refused_naming_the_pool(tmp_path, pools, message):
 
 
 def test_a_larger_max_client_conn_on_the_pooler_makes_room(tmp_path):
-    pools = _pools(ingress={"autoscale": {"min": 1, "max": 12, "target_latency": 10}})
+    pools = _pools(ingress={"autoscale": {"min": 1, "max": 12, "target_latency": 10, "max_per_host": 12}})
     result = run_preflight(tmp_path, limit="sidekiq1", mastodon_sidekiq_pools=pools, pgbouncer_max_client_conn=90)
     assert result.returncode == 0, result.stdout[-3000:]
 

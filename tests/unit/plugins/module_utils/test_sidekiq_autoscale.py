@@ -195,7 +195,8 @@ def test_bad_policies_are_named(policy, message):
 
 def test_policy_defaults():
     assert sa.normalize_policy({'min': 1, 'max': 2, 'target_latency': 5}) == {
-        'min': 1, 'max': 2, 'target_latency': 5.0, 'scale_out_after': 60.0, 'scale_in_after': 300.0, 'step': 1, 'cooldown': 300.0}
+        'min': 1, 'max': 2, 'target_latency': 5.0, 'scale_out_after': 60.0, 'scale_in_after': 300.0, 'step': 1, 'cooldown': 300.0,
+        'max_per_host': 4}
 
 
 # ---- The budget and the preflight's refusals, at the lab's sizing ----
@@ -236,18 +237,19 @@ def test_no_autoscale_block_no_errors():
 
 def test_lab_ingress_autoscaled_within_the_room_passes():
     # 8 processes above the converged one x 2 connections = 16 <= 17.
-    assert sa.autoscale_errors(lab_sizing(ingress={'autoscale': {'min': 1, 'max': 9, 'target_latency': 10}})) == []
+    assert sa.autoscale_errors(lab_sizing(ingress={'autoscale': {'min': 1, 'max': 9, 'target_latency': 10,
+                                                                  'max_per_host': 9}})) == []
 
 
 def test_a_max_that_never_fits_is_refused_naming_the_pool_and_numbers():
-    errors = sa.autoscale_errors(lab_sizing(ingress={'autoscale': {'min': 1, 'max': 12, 'target_latency': 10}}))
+    errors = sa.autoscale_errors(lab_sizing(ingress={'autoscale': {'min': 1, 'max': 12, 'target_latency': 10, 'max_per_host': 12}}))
     assert errors == [
         'mastodon_sidekiq_pools entry ingress: autoscale.max 12 needs 11 process(es) above the 1 converged, 22 client '
         'connections (x db_pool 2), but the connection budget leaves 17 (PgBouncer accepts 84 = pgbouncer_max_client_conn 84 '
         'x 1 pooler(s); the fleet counts 67); autoscale.max can be at most 9 - or raise fleet_db_headroom_percent or set '
         'pgbouncer_max_client_conn']
     # A larger max_client_conn makes it fit.
-    assert sa.autoscale_errors(lab_sizing(ingress={'autoscale': {'min': 1, 'max': 12, 'target_latency': 10}}),
+    assert sa.autoscale_errors(lab_sizing(ingress={'autoscale': {'min': 1, 'max': 12, 'target_latency': 10, 'max_per_host': 12}}),
                                {'max_client_conn': 90}) == []
 
 
@@ -267,3 +269,103 @@ def test_min_above_max_and_converged_outside_the_bounds_are_refused():
     errors = sa.autoscale_errors(lab_sizing(ingress={'processes': 3, 'autoscale': {'min': 1, 'max': 2, 'target_latency': 10}}))
     assert errors == ['mastodon_sidekiq_pools entry ingress: converge runs 3 process(es) of it (hosts x processes), outside '
                       'autoscale.min 1 .. autoscale.max 2; make min <= hosts x processes <= max']
+
+
+# ---- Placement of added processes (sidekiq_scale.yml) ----
+
+def test_place_fills_the_own_hosts_up_to_max_per_host_then_the_burst_hosts():
+    plan = sa.place('ingress', 6, ['sidekiq1'], 1, ['burst1', 'burst2'], {}, 4)
+    assert plan['wanted'] == {'sidekiq1': ['ingress-x1', 'ingress-x2', 'ingress-x3'], 'burst1': ['ingress-x1', 'ingress-x2'],
+                              'burst2': []}
+    assert plan['add'] == {'sidekiq1': ['ingress-x1', 'ingress-x2', 'ingress-x3'], 'burst1': ['ingress-x1', 'ingress-x2']}
+    assert plan['remove'] == {}
+    assert (plan['converged'], plan['placed'], plan['unplaced']) == (1, 6, 0)
+    assert plan['reason'] == 'pool ingress: 1 -> 6 process(es) (converged 1, added 5)'
+
+
+def test_place_is_a_no_op_when_the_hosts_already_run_the_plan():
+    current = {'sidekiq1': [1, 2, 3], 'burst1': [1]}
+    plan = sa.place('ingress', 5, ['sidekiq1'], 1, ['burst1'], current, 4)
+    assert plan['add'] == {} and plan['remove'] == {}
+    assert plan['reason'] == 'pool ingress: 5 -> 5 process(es) (converged 1, added 4)'
+
+
+def test_scale_in_removes_the_burst_hosts_processes_first_and_the_highest_numbers():
+    current = {'sidekiq1': [1, 2, 3], 'burst1': [1, 2]}
+    plan = sa.place('ingress', 3, ['sidekiq1'], 1, ['burst1'], current, 4)
+    assert plan['remove'] == {'burst1': ['ingress-x1', 'ingress-x2'], 'sidekiq1': ['ingress-x3']}
+    assert plan['wanted'] == {'sidekiq1': ['ingress-x1', 'ingress-x2'], 'burst1': []}
+    assert plan['placed'] == 3
+
+
+def test_scale_in_never_touches_the_converged_processes():
+    plan = sa.place('ingress', 1, ['sidekiq1', 'sidekiq2'], 1, [], {'sidekiq1': [1]}, 4)
+    assert plan['remove'] == {'sidekiq1': ['ingress-x1']}
+    assert plan['placed'] == 2
+    assert 'never goes below the converged size' in plan['reason']
+
+
+def test_a_gap_in_the_numbers_is_filled_first():
+    plan = sa.place('pull', 4, ['sidekiq2'], 1, [], {'sidekiq2': [2]}, 4)
+    assert plan['add'] == {'sidekiq2': ['pull-x1', 'pull-x3']}
+    assert plan['wanted'] == {'sidekiq2': ['pull-x1', 'pull-x2', 'pull-x3']}
+
+
+def test_more_than_the_capacity_places_what_fits_and_says_so():
+    plan = sa.place('ingress', 9, ['sidekiq1'], 1, [], {}, 4)
+    assert (plan['placed'], plan['unplaced']) == (4, 5)
+    assert 'every host is at autoscale.max_per_host 4 (own hosts sidekiq1, burst hosts -)' in plan['reason']
+
+
+def test_a_host_no_longer_in_the_pool_gives_its_added_processes_up():
+    plan = sa.place('ingress', 2, ['sidekiq1'], 1, [], {'old1': [1]}, 4)
+    assert plan['remove'] == {'old1': ['ingress-x1']}
+    assert plan['add'] == {'sidekiq1': ['ingress-x1']}
+
+
+def test_added_numbers_reads_only_the_pools_added_instances():
+    names = ['ingress', 'ingress-2', 'ingress-x1', 'ingress-x10', 'ingress-xa', 'ingress-x0', 'pull-x1', 'ingressx-x1']
+    assert sa.added_numbers('ingress', names) == [1, 10]
+
+
+def test_preflight_refuses_a_max_no_host_can_hold():
+    sizing = lab_sizing(ingress={'autoscale': {'min': 1, 'max': 5, 'target_latency': 10}})
+    errors = sa.autoscale_errors(sizing)
+    assert errors == [
+        'mastodon_sidekiq_pools entry ingress: autoscale.max 5 cannot be placed: 1 own host(s) and 0 burst host(s) (group '
+        'mastodon_sidekiq_burst_group) at autoscale.max_per_host 4 hold 4 process(es) of it; lower autoscale.max, raise '
+        'autoscale.max_per_host or add burst hosts']
+    sizing['sidekiq_burst_hosts'] = ['burst1']
+    assert sa.autoscale_errors(sizing) == []
+
+
+def test_scale_plan_places_within_min_max_and_the_budget():
+    sizing = lab_sizing(ingress={'autoscale': {'min': 1, 'max': 4, 'target_latency': 10}})
+    plan = sa.scale_plan(sizing, 'ingress', 3, {'sidekiq1': ['default', 'ingress', 'ingress-x1']})
+    assert plan['add'] == {'sidekiq1': ['ingress-x2']} and plan['remove'] == {}
+    assert (plan['placed'], plan['refused'], plan['room'], plan['free']) == (3, 0, 17, 17)
+
+
+def test_scale_plan_shares_the_room_with_the_other_autoscaled_pools_and_refuses_what_does_not_fit():
+    sizing = lab_sizing(ingress={'autoscale': {'min': 1, 'max': 4, 'target_latency': 10}},
+                        pull={'autoscale': {'min': 1, 'max': 4, 'target_latency': 10}})
+    current = {'sidekiq2': ['pull', 'pull-x1', 'pull-x2', 'pull-x3']}   # 3 added x db_pool 2 = 6 of the room
+    # PgBouncer accepts 75: the fleet counts 67, room 8, 2 left for ingress - one process of db_pool 2.
+    plan = sa.scale_plan(sizing, 'ingress', 4, current, pgbouncer={'max_client_conn': 75})
+    assert (plan['room'], plan['free'], plan['placed'], plan['refused']) == (8, 2, 2, 2)
+    assert plan['add'] == {'sidekiq1': ['ingress-x1']}
+    assert plan['reason'] == ('pool ingress: 1 -> 2 process(es) (converged 1, added 1); 2 process(es) refused for the '
+                              'connection budget (2 connection(s) free for added processes, 2 per process)')
+
+
+@pytest.mark.parametrize('pool,processes,message', [
+    ('nope', 2, 'sidekiq_scale_pool nope is not a pool of mastodon_sidekiq_pools'),
+    ('default', 2, 'pool default has no autoscale block'),
+    ('ingress', 5, 'sidekiq_scale_processes 5 is outside pool ingress autoscale.min 1 .. autoscale.max 4'),
+    ('ingress', 'many', "sidekiq_scale_processes must be a whole number, not 'many'"),
+])
+def test_scale_plan_refuses_bad_requests_naming_them(pool, processes, message):
+    sizing = lab_sizing(ingress={'autoscale': {'min': 1, 'max': 4, 'target_latency': 10}})
+    with pytest.raises(sa.AutoscaleError) as e:
+        sa.scale_plan(sizing, pool, processes, {})
+    assert message in str(e.value)

@@ -92,3 +92,16 @@ def test_namespace_and_connection_errors(redis_server, redis_client):
     assert res['msg'].startswith('Unable to connect to Redis at socket /nonexistent/redis.sock')
     res = run_module(sidekiq_queues, dict(wait_until='forever'), expect_fail=True)
     assert 'value of wait_until must be one of: none, idle, empty' in res['msg']
+
+
+def test_pids_select_the_processes_a_scale_in_stops(redis_server, redis_client):
+    now = time.time()
+    redis_client.sadd('processes', 'sk1:10:a', 'sk1:11:c')
+    redis_client.hset('sk1:10:a', mapping={'info': json.dumps({'hostname': 'sk1', 'pid': 10, 'tag': 'ingress'}), 'busy': 2, 'beat': now})
+    redis_client.hset('sk1:11:c', mapping={'info': json.dumps({'hostname': 'sk1', 'pid': 11, 'tag': 'ingress'}), 'busy': 0, 'beat': now})
+    args = dict(redis_unix_socket=redis_server['redis_unix_socket'], hostname='sk1', wait_until='idle', timeout=0)
+    # The busy process 10 is not selected: the idle 11 alone is waited for.
+    res = run_module(sidekiq_queues, dict(args, pids=[11]))
+    assert [p['identity'] for p in res['processes']] == ['sk1:11:c'] and res['summary']['busy'] == 0
+    res = run_module(sidekiq_queues, dict(args, pids=[10, 11]), expect_fail=True)
+    assert res['msg'].startswith('Sidekiq processes still busy after 0s')
