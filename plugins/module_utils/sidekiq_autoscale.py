@@ -390,7 +390,7 @@ def place(pool_name, target, own_hosts, converged_per_host, burst_hosts, current
         want = share.get(host, 0)
         keep = have[:want]
         free = (n for n in range(1, want + len(have) + 2) if n not in have)
-        new = [next(free) for _ in range(want - len(keep))]
+        new = [next(free) for dummy in range(want - len(keep))]
         wanted[host] = [added_instance(pool_name, n) for n in sorted(keep + new)]
         if new:
             add[host] = [added_instance(pool_name, n) for n in new]

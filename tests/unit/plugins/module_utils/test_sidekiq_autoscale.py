@@ -237,8 +237,8 @@ def test_no_autoscale_block_no_errors():
 
 def test_lab_ingress_autoscaled_within_the_room_passes():
     # 8 processes above the converged one x 2 connections = 16 <= 17.
-    assert sa.autoscale_errors(lab_sizing(ingress={'autoscale': {'min': 1, 'max': 9, 'target_latency': 10,
-                                                                  'max_per_host': 9}})) == []
+    policy = {'min': 1, 'max': 9, 'target_latency': 10, 'max_per_host': 9}
+    assert sa.autoscale_errors(lab_sizing(ingress={'autoscale': policy})) == []
 
 
 def test_a_max_that_never_fits_is_refused_naming_the_pool_and_numbers():
