@@ -17,7 +17,7 @@ APP = ["web1", "web2", "sidekiq1", "sidekiq2"]
 MAINTENANCE = "sidekiq1"  # fleet_maintenance_host: the first host of the pool serving `scheduler`
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
-SCENARIO = os.path.join(PROJECT, "molecule", "mastodon_app")
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_DIRECTORY") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARKER = "fediops-managed"
 # lab/files/domain_blocks.csv + inventories/lab/group_vars/all/maintenance.yml: the list, the local addition
 # (local.lab.example) and the allow-override (friendly.lab.example, listed but never blocked).

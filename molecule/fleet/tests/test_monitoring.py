@@ -87,7 +87,7 @@ def expected_targets(lab_addresses, lab_groups, lab_host):
             expected[job] = set((h, name) for h in hosts for name in redis_instances(lab_host, h))
         else:
             expected[job] = set((h, None) for h in hosts)
-    assert len(expected["node"]) == 12, expected["node"]  # the twelve hosts of molecule/fleet
+    assert len(expected["node"]) == 13, expected["node"]  # the thirteen hosts of molecule/fleet
     return expected
 
 
@@ -172,7 +172,10 @@ def test_probes_through_the_edge_succeed(mon_address):
     for r in query(mon_address, 'probe_success{edge="edge-eu"}'):
         assert r["metric"]["instance"] == "edge-eu", r
     expiry = query(mon_address, 'probe_ssl_earliest_cert_expiry{probe=~"tls_.*"} - time()')
-    assert len(expiry) == 2 and all(float(r["value"][1]) > 14 * 86400 for r in expiry), expiry
+    # Both public names through each edge (edge-eu and edge-us), each well before expiry.
+    assert sorted((r["metric"]["edge"], r["metric"]["probe"]) for r in expiry) == sorted(
+        (edge, probe) for edge in ("edge-eu", "edge-us") for probe in ("tls_lab.fediops.example", "tls_media.lab.fediops.example")), expiry
+    assert all(float(r["value"][1]) > 14 * 86400 for r in expiry), expiry
     print("probes through edge-eu: %s" % found)
 
 
