@@ -8,6 +8,7 @@ Examples::
     {{ fleet_db_sizing | fediops.mastodon.sidekiq_autoscale_errors }}                     -> [messages]
     {{ fleet_db_sizing | fediops.mastodon.sidekiq_autoscale_errors(pgbouncer={'max_client_conn': 400}) }}
     {{ fleet_db_sizing | fediops.mastodon.sidekiq_autoscale_room }}   -> {accepted, counted, room, max_client_conn, poolers}
+    {{ fleet_db_sizing | fediops.mastodon.sidekiq_autoscale_pools }}  -> the event source's pools argument
     {{ fleet_db_sizing | fediops.mastodon.sidekiq_scale_plan('ingress', 3, {'sidekiq1': ['ingress-x1']}) }}
         -> {wanted, add, remove, placed, refused, reason, ...} (playbooks/sidekiq_scale.yml)
 """
@@ -47,10 +48,21 @@ def sidekiq_scale_plan(sizing, pool, processes, current, pgbouncer=None):
         raise AnsibleFilterError(str(e))
 
 
+def sidekiq_autoscale_pools(sizing):
+    """The autoscaled pools as the event source takes them: [{name, queues, converged, db_pool, autoscale}]."""
+    if not isinstance(sizing, dict):
+        raise AnsibleFilterError('sidekiq_autoscale_pools expects the fleet sizing dict (fleet_db_sizing), got %s' % type(sizing).__name__)
+    try:
+        return sidekiq_autoscale.source_pools(sizing)
+    except (ValueError, TypeError, KeyError) as e:
+        raise AnsibleFilterError('sidekiq_autoscale_pools: %s' % e)
+
+
 class FilterModule(object):
     def filters(self):
         return {
             'sidekiq_autoscale_errors': sidekiq_autoscale_errors,
+            'sidekiq_autoscale_pools': sidekiq_autoscale_pools,
             'sidekiq_autoscale_room': sidekiq_autoscale_room,
             'sidekiq_scale_plan': sidekiq_scale_plan,
         }

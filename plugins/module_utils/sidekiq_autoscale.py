@@ -244,6 +244,20 @@ def free_connections(room, pools_now):
     return room - used
 
 
+def source_pools(sizing):
+    """The event source's ``pools`` argument: every pool with an ``autoscale`` block, as
+    [{name, queues (names), converged, db_pool, autoscale}] (what the autoscaler service is given)."""
+    out = []
+    for pool in sizing.get('sidekiq') or []:
+        if not pool.get('autoscale'):
+            continue
+        names = [_queue_entry_name(q) for q in pool.get('queues') or []]
+        out.append({'name': str(pool['name']), 'queues': names,
+                    'converged': converged_processes(pool, sizing.get('sidekiq_default_hosts')),
+                    'db_pool': pool_db_pool(pool), 'autoscale': dict(pool['autoscale'])})
+    return out
+
+
 def budget_room(sizing, pgbouncer=None):
     """{accepted, counted, room, max_client_conn, poolers, budget}: client connections PgBouncer
     accepts (``max_client_conn`` x poolers; an override in ``pgbouncer`` wins over the derived value),
@@ -260,12 +274,14 @@ def budget_room(sizing, pgbouncer=None):
             'max_client_conn': max_client_conn, 'poolers': poolers, 'budget': budget}
 
 
+def _queue_entry_name(entry):
+    """A queue's name from a pool's queues entry: "name", "name,weight", [name, weight] or {name, weight}."""
+    name = entry.get('name') if isinstance(entry, dict) else entry[0] if isinstance(entry, (list, tuple)) else str(entry)
+    return str(name).split(',', maxsplit=1)[0].strip()
+
+
 def _serves_scheduler(pool):
-    for entry in pool.get('queues') or []:
-        name = entry.get('name') if isinstance(entry, dict) else entry[0] if isinstance(entry, (list, tuple)) else str(entry)
-        if str(name).split(',', maxsplit=1)[0].strip() == 'scheduler':
-            return True
-    return False
+    return any(_queue_entry_name(entry) == 'scheduler' for entry in pool.get('queues') or [])
 
 
 def autoscale_errors(sizing, pgbouncer=None):

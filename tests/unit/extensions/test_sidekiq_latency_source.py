@@ -155,3 +155,89 @@ def test_source_loads_outside_a_collection_tree(tmp_path, monkeypatch):
     assert isolated.sidekiq_autoscale.__name__ == 'fediops_mastodon_sidekiq_autoscale'
     observed, now = isolated.poll(fleet(), POOLS, now=NOW)
     assert observed['ingress']['latency'] == 42.0
+
+
+def _burst_events(room):
+    """A poll each 10 s for 70 s of an ingress backlog that does not drain: (events, tally)."""
+    r = fleet()
+    tally = src.Tally()
+    states = {}
+    out = []
+    for t in range(0, 71, 10):
+        for identity in ('sidekiq1:10:a', 'sidekiq1:11:b', 'sidekiq1:20:d'):
+            r.hashes[identity]['beat'] = str(NOW + t - 2)
+        observed, now = src.poll(r, POOLS, now=NOW + t)
+        observed['ingress']['latency'] = 42.0
+        events, states = src.pool_events(POOLS, observed, now, states, room=room, settle=60)
+        tally.record(events, now)
+        out.extend(events)
+    return out, tally
+
+
+def test_metrics_count_decisions_and_refusals():
+    events, tally = _burst_events(room=17)
+    text = tally.render()
+    assert 'fediops_sidekiq_autoscale_decisions_total{pool="ingress",action="scale_out"} 2' in text
+    assert 'fediops_sidekiq_autoscale_decisions_total{pool="ingress",action="scale_in"} 0' in text
+    assert 'fediops_sidekiq_autoscale_decisions_total{pool="ingress",action="refused_budget"} 1' in text
+    assert 'fediops_sidekiq_autoscale_refused_processes_total{pool="ingress"} 1' in text
+    assert 'fediops_sidekiq_autoscale_target_processes{pool="ingress"} 3' in text
+    assert 'fediops_sidekiq_autoscale_latency_seconds{pool="ingress"} 42.0' in text
+    assert 'fediops_sidekiq_autoscale_last_poll_timestamp_seconds %.3f' % (NOW + 70) in text
+    # A pool without a policy has no autoscale series.
+    assert 'pool="default"' not in text
+    # Every line is a comment or "name{labels} value".
+    import re
+    for line in text.splitlines():
+        assert line.startswith('# ') or re.match(r'^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$', line), line
+
+
+def test_every_decision_but_hold_is_announced_with_its_reason():
+    events, _tally = _burst_events(room=17)
+    said = [src.announcement(e) for e in events]
+    said = [s for s in said if s]
+    assert len(said) == 3
+    assert said[0].startswith('sidekiq autoscale: pool ingress scaling out to 2 process(es): latency 42.0 s > target')
+    assert said[2].startswith('sidekiq autoscale: pool ingress refused 1 process(es) for the connection budget: ')
+    assert src.announcement({'sidekiq_latency': {'pool': 'default', 'autoscale': None}}) is None
+
+
+def test_main_serves_metrics_and_posts_decisions(monkeypatch):
+    import socket
+    import urllib.request
+    posted = []
+    monkeypatch.setattr(src, '_post', lambda url, text: posted.append((url, text)))
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    r = fleet()
+    tally = src.Tally()
+    # Already 100 s above target at the first poll: the first decision is a scale-out.
+
+    async def run():
+        task = asyncio.ensure_future(src.main(asyncio.Queue(), {
+            'client': r, 'pools': [dict(POOLS[0], autoscale=dict(POOLS[0]['autoscale'], scale_out_after=0))],
+            'limit': 1, 'interval': 0, 'room': 17, 'tally': tally, 'metrics_address': '127.0.0.1',
+            'metrics_port': port, 'notify_url': 'http://discord.invalid/hook'}))
+        await task
+    monkeypatch.setattr(src.time, 'time', lambda: NOW)
+    asyncio.run(run())
+    assert len(posted) == 1 and posted[0][0] == 'http://discord.invalid/hook'
+    assert 'pool ingress scaling out to 2' in posted[0][1]
+    # The server is shut down with the loop; its text is the tally's.
+    assert 'action="scale_out"} 1' in tally.render()
+    with pytest.raises(OSError):
+        urllib.request.urlopen('http://127.0.0.1:%d/metrics' % port, timeout=2)
+
+
+def test_a_failed_redis_read_is_counted_and_polled_again():
+    class Down(object):
+        def smembers(self, k):
+            raise ConnectionError('down')
+        llen = lindex = hmget = smembers
+    tally = src.Tally()
+    queue = asyncio.Queue()
+    asyncio.run(src.main(queue, {'client': Down(), 'pools': POOLS, 'limit': 2, 'interval': 0, 'tally': tally}))
+    assert tally.poll_errors == 2 and queue.empty()
+    assert 'fediops_sidekiq_autoscale_poll_errors_total 2' in tally.render()

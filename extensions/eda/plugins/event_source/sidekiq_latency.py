@@ -32,12 +32,26 @@ Arguments (the rulebook's source arguments):
                         (fediops.mastodon.sidekiq_autoscale_room); omitted: no budget check here
     pools:              [{name, queues: [...], converged (hosts x processes), db_pool, autoscale: {...}}]
     limit:              stop after this many polls (tests, probes); default forever
+    metrics_address:    serve Prometheus metrics on http://<address>:<metrics_port>/metrics (omitted: none)
+    metrics_port:       (with metrics_address) - fediops_sidekiq_autoscale_* below
+    notify_url:         a Discord webhook (or the lab's stand-in): every scale-out, scale-in and budget refusal
+                        is posted there, with its reason (omitted: not posted; always in the journal)
+    notify_prefix:      the first words of each post (default "sidekiq autoscale")
+
+Every decision other than ``hold`` is also printed to stdout (the service's journal) with its reason. The metrics
+(per pool): ``fediops_sidekiq_autoscale_processes`` (live, not quiet, as counted for the decision),
+``_quiet_processes``, ``_latency_seconds``, ``_target_processes`` (what the last action asked for),
+``_decisions_total{action}`` (scale_out, scale_in, refused_budget), ``_refused_processes_total``; and
+``fediops_sidekiq_autoscale_free_connections`` (the budget's room left), ``_last_poll_timestamp_seconds``,
+``_poll_errors_total`` (a Redis read that failed; the poll is retried at the next interval).
 """
 
 from __future__ import absolute_import, division, print_function
 
 import asyncio
+import json
 import os
+import threading
 import time
 
 try:
@@ -146,6 +160,141 @@ def pool_events(pools, observed, now, states, room=None, settle=DEFAULT_SETTLE):
     return events, states
 
 
+ACTIONS_COUNTED = ('scale_out', 'scale_in', 'refused_budget')
+
+
+class Tally(object):
+    """What the metrics show: the last event of each pool and counters since the service started."""
+
+    def __init__(self):
+        self.last = {}
+        self.decisions = {}
+        self.refused = {}
+        self.targets = {}
+        self.free = None
+        self.last_poll = None
+        self.poll_errors = 0
+        self.lock = threading.Lock()
+
+    def record(self, events, now):
+        with self.lock:
+            self.last_poll = now
+            for event in events:
+                ev = event['sidekiq_latency']
+                pool = ev['pool']
+                self.last[pool] = ev
+                self.free = ev.get('free_connections')
+                decision = ev.get('autoscale')
+                if not decision:
+                    continue
+                for action in ACTIONS_COUNTED:
+                    self.decisions.setdefault((pool, action), 0)
+                self.refused.setdefault(pool, 0)
+                self.targets.setdefault(pool, decision['processes'])
+                if decision['action'] in ('scale_out', 'scale_in') and decision['count']:
+                    self.decisions[(pool, decision['action'])] += 1
+                    self.targets[pool] = decision['target']
+                if decision['action'] == 'refused_budget':
+                    self.decisions[(pool, 'refused_budget')] += 1
+                self.refused[pool] += int(decision.get('refused') or 0)
+
+    def render(self):
+        """Prometheus' text format."""
+        def esc(value):
+            return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+        lines = []
+
+        def family(name, kind, text, samples):
+            lines.append('# HELP %s %s' % (name, text))
+            lines.append('# TYPE %s %s' % (name, kind))
+            for labels, value in samples:
+                label_text = ','.join('%s="%s"' % (k, esc(v)) for k, v in labels)
+                lines.append('%s{%s} %s' % (name, label_text, value) if label_text else '%s %s' % (name, value))
+
+        with self.lock:
+            pools = sorted(p for p, ev in self.last.items() if ev.get('autoscale'))
+            family('fediops_sidekiq_autoscale_processes', 'gauge',
+                   'Live, not quiet, processes of the pool as counted for the decision.',
+                   [((('pool', p),), self.last[p]['autoscale']['processes']) for p in pools])
+            family('fediops_sidekiq_autoscale_quiet_processes', 'gauge', 'Processes of the pool being quieted.',
+                   [((('pool', p),), self.last[p].get('quiet', 0)) for p in pools])
+            family('fediops_sidekiq_autoscale_latency_seconds', 'gauge',
+                   'Latency of the pool (its worst queue) at the last poll.',
+                   [((('pool', p),), self.last[p].get('latency', 0.0)) for p in pools])
+            family('fediops_sidekiq_autoscale_target_processes', 'gauge',
+                   'Processes the last scale-out or scale-in asked for (the size at start before any).',
+                   [((('pool', p),), self.targets.get(p, 0)) for p in pools])
+            family('fediops_sidekiq_autoscale_decisions_total', 'counter',
+                   'Scale-outs, scale-ins and budget refusals decided since the service started.',
+                   [((('pool', p), ('action', a)), self.decisions.get((p, a), 0)) for p in pools for a in ACTIONS_COUNTED])
+            family('fediops_sidekiq_autoscale_refused_processes_total', 'counter',
+                   'Processes a scale-out wanted and the connection budget refused.',
+                   [((('pool', p),), self.refused.get(p, 0)) for p in pools])
+            if self.free is not None:
+                family('fediops_sidekiq_autoscale_free_connections', 'gauge',
+                       'Client connections the budget still leaves for autoscaled processes.', [((), self.free)])
+            if self.last_poll is not None:
+                family('fediops_sidekiq_autoscale_last_poll_timestamp_seconds', 'gauge',
+                       'When Redis was last read.', [((), '%.3f' % self.last_poll)])
+            family('fediops_sidekiq_autoscale_poll_errors_total', 'counter', 'Redis reads that failed.',
+                   [((), self.poll_errors)])
+        return '\n'.join(lines) + '\n'
+
+
+def announcement(event, prefix='sidekiq autoscale'):
+    """The line logged and posted for a decision, or None for ``hold`` and a pool without a policy."""
+    ev = event['sidekiq_latency']
+    decision = ev.get('autoscale')
+    if not decision:
+        return None
+    action = decision['action']
+    if action in ('scale_out', 'scale_in') and decision['count']:
+        text = '%s: pool %s %s to %d process(es): %s' % (
+            prefix, ev['pool'], 'scaling out' if action == 'scale_out' else 'scaling in', decision['target'],
+            decision['reason'])
+        if decision.get('refused'):
+            text += ' (%d process(es) refused for the connection budget)' % decision['refused']
+        return text
+    if action == 'refused_budget':
+        return '%s: pool %s refused %d process(es) for the connection budget: %s' % (
+            prefix, ev['pool'], decision.get('refused') or 0, decision['reason'])
+    return None
+
+
+def _post(url, text):
+    import urllib.request
+    body = json.dumps({'content': text[:1900]}).encode()
+    request = urllib.request.Request(url, data=body, headers={'Content-Type': 'application/json',
+                                                              'User-Agent': 'fediops-sidekiq-autoscaler'})
+    with urllib.request.urlopen(request, timeout=10) as response:  # nosec - the operator's webhook
+        response.read()
+
+
+def serve_metrics(tally, address, port):
+    """Serve ``tally.render()`` on /metrics in a daemon thread; returns the server."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            if self.path.split('?')[0] != '/metrics':
+                self.send_error(404)
+                return
+            body = tally.render().encode()
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/plain; version=0.0.4')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # scrapes are not news
+            pass
+
+    server = ThreadingHTTPServer((address, int(port)), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def _client(args):
     import redis  # only where the source runs; the shaping above needs no Redis
     if args.get('redis_url'):
@@ -175,16 +324,41 @@ async def main(queue, args):
     limit = args.get('limit')
     client = args.get('client') or _client(args)
     loop = asyncio.get_running_loop()
+    tally = args.get('tally') or Tally()
+    server = serve_metrics(tally, args['metrics_address'], args['metrics_port']) if args.get('metrics_port') else None
+    notify_url = args.get('notify_url') or ''
+    prefix = args.get('notify_prefix') or 'sidekiq autoscale'
     states = {}
     polls = 0
-    while limit is None or polls < int(limit):
-        observed, now = await loop.run_in_executor(None, poll, client, pools, args.get('namespace') or '')
-        events, states = pool_events(pools, observed, now, states, room=room, settle=settle)
-        for event in events:
-            await queue.put(event)
-        polls += 1
-        if limit is None or polls < int(limit):
-            await asyncio.sleep(interval)
+    try:
+        while limit is None or polls < int(limit):
+            polls += 1
+            try:
+                observed, now = await loop.run_in_executor(None, poll, client, pools, args.get('namespace') or '')
+            except Exception as e:  # pylint: disable=broad-except - Redis down: say so, count it, poll again
+                tally.poll_errors += 1
+                print('sidekiq autoscale: reading Redis failed: %s' % type(e).__name__, flush=True)
+                if limit is None or polls < int(limit):
+                    await asyncio.sleep(interval)
+                continue
+            events, states = pool_events(pools, observed, now, states, room=room, settle=settle)
+            tally.record(events, now)
+            for event in events:
+                text = announcement(event, prefix)
+                if text:
+                    print(text, flush=True)
+                    if notify_url:
+                        try:
+                            await loop.run_in_executor(None, _post, notify_url, text)
+                        except Exception as e:  # pylint: disable=broad-except - a post lost is not a decision lost
+                            print('sidekiq autoscale: posting to the webhook failed: %s' % type(e).__name__, flush=True)
+                await queue.put(event)
+            if limit is None or polls < int(limit):
+                await asyncio.sleep(interval)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 if __name__ == '__main__':

@@ -369,3 +369,16 @@ def test_scale_plan_refuses_bad_requests_naming_them(pool, processes, message):
     with pytest.raises(sa.AutoscaleError) as e:
         sa.scale_plan(sizing, pool, processes, {})
     assert message in str(e.value)
+
+
+def test_source_pools_are_the_autoscaled_pools_with_their_converged_size():
+    sizing = {'sidekiq_default_hosts': ['s1', 's2'], 'sidekiq': [
+        {'name': 'default', 'concurrency': 3, 'queues': ['default']},
+        {'name': 'ingress', 'hosts': ['s1'], 'processes': 2, 'concurrency': 2, 'db_pool': 3,
+         'queues': ['ingress,2', ['fasp', 1], {'name': 'pull', 'weight': 1}],
+         'autoscale': {'min': 2, 'max': 4, 'target_latency': 10}},
+        {'name': 'push', 'concurrency': 4, 'queues': ['push'], 'autoscale': {'min': 1, 'max': 3}}]}
+    assert sa.source_pools(sizing) == [
+        {'name': 'ingress', 'queues': ['ingress', 'fasp', 'pull'], 'converged': 2, 'db_pool': 3,
+         'autoscale': {'min': 2, 'max': 4, 'target_latency': 10}},
+        {'name': 'push', 'queues': ['push'], 'converged': 2, 'db_pool': 4, 'autoscale': {'min': 1, 'max': 3}}]
