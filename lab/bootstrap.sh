@@ -26,6 +26,8 @@ host_packages=(
   # the lab substrate
   podman runc debootstrap containernetworking-plugins golang-github-containernetworking-plugin-dnsname
   openssh-client make git curl openssl
+  # ansible.posix.synchronize (the autoscaler role copies the collection and its wheels to the monitoring host)
+  rsync
   # test and bench tools run from the controller
   shellcheck wrk postgresql-client redis-tools
   # real servers the plugin unit tests start privately in temp dirs
