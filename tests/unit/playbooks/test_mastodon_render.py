@@ -80,3 +80,17 @@ def test_site_playbook_syntax_including_the_upstream_build():
     result = subprocess.run(["ansible-playbook", "--syntax-check", "-i", os.path.join(REPO, "inventories", "lab"),
                              os.path.join(REPO, "playbooks", "site.yml")], cwd=REPO, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_burst_host_provider_hook_syntax_and_its_refusal_without_input():
+    # The Linode hook cannot run here (no cloud): syntax-checked, and its input check runs before any API call.
+    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""), ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
+    env.pop("LINODE_ACCESS_TOKEN", None)
+    hook = os.path.join(REPO, "playbooks", "sidekiq_burst_host.yml")
+    result = subprocess.run(["ansible-playbook", "--syntax-check", "-i", os.path.join(REPO, "inventories", "lab"), hook],
+                            cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = subprocess.run(["ansible-playbook", "-i", "localhost,", hook, "-e", "sidekiq_burst_label=burst1"],
+                            cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "LINODE_ACCESS_TOKEN must be set" in " ".join(result.stdout.split()), result.stdout[-2000:]
+    assert "changed=0" in result.stdout and "Create or delete the Linode" not in result.stdout
