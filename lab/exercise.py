@@ -308,6 +308,54 @@ def backlog_repair():
             time.sleep(1)
 
 
+def autoscaler_metrics():
+    """{series: value} of the autoscaler's ingress metrics, read on mon1 (the service serves them on its private address)."""
+    out = on('mon1', 'curl -sS --max-time 5 http://%s:9809/metrics' % address('mon1'), check=False, quiet=True).stdout
+    found = {}
+    for line in out.splitlines():
+        if line.startswith('fediops_sidekiq_autoscale_') and 'pool="ingress"' in line:
+            name, value = line.rsplit(' ', 1)
+            found[name.split('{')[0].replace('fediops_sidekiq_autoscale_', '') + ('.' + name.split('action="')[1].split('"')[0]
+                                                                                  if 'action="' in name else '')] = float(value)
+    return found
+
+
+def burst_break():
+    """240 one-second jobs on ingress through the edge: more than its one process works off within its 5 s target."""
+    domain = lab_vars('mastodon.yml')['mastodon_config_local_domain']
+    ca = os.path.join(os.environ.get('FEDIOPS_LAB_HOME', os.path.expanduser('~/.fediops-lab')), 'ca', 'ca.crt')
+    result = run(['curl', '-sS', '--max-time', '20', '--cacert', ca, '--resolve', '%s:443:%s' % (domain, address('edge-eu')),
+                  '-X', 'POST', 'https://%s/fixture/enqueue?queue=ingress&n=240&sleep=1&note=exercise-burst' % domain])
+    say('enqueued: %d ingress jobs of 1 s; watch: lab/exercise.py ingress-burst check' % len(json.loads(result.stdout)['jids']))
+    say('the autoscaler decides in its journal: podman exec lab-mon1 journalctl -fu fediops-sidekiq-autoscaler | grep "sidekiq autoscale"')
+
+
+def burst_check():
+    """BROKEN while ingress is behind its target or runs more processes than its minimum; HEALTHY once both are back."""
+    policy = next(p for p in lab_vars('mastodon.yml')['mastodon_sidekiq_pools'] if p['name'] == 'ingress')['autoscale']
+    m = autoscaler_metrics()
+    if not m:
+        raise Broken('the autoscaler on mon1 does not answer (systemctl status fediops-sidekiq-autoscaler on mon1)')
+    said = 'latency %.1f s (target %s s), %d process(es) (min %d); decided so far: %d out, %d in, %d refused' % (
+        m['latency_seconds'], policy['target_latency'], m['processes'], policy['min'], m.get('decisions_total.scale_out', 0),
+        m.get('decisions_total.scale_in', 0), m.get('decisions_total.refused_budget', 0))
+    if m['latency_seconds'] > policy['target_latency'] or m['processes'] > policy['min']:
+        raise Broken('ingress: ' + said)
+    say('ingress: ' + said)
+
+
+def burst_repair():
+    """Nothing to type: the autoscaler works the burst off and scales back in; wait for it."""
+    for _ in range(100):
+        try:
+            burst_check()
+            return
+        except Broken as broken:
+            say('waiting: %s' % broken)
+            time.sleep(3)
+    burst_check()
+
+
 def lab_domain():
     return lab_vars('mastodon.yml')['mastodon_config_local_domain']
 
@@ -370,6 +418,8 @@ EXERCISES = {
                            upgrade_break, upgrade_check, upgrade_repair),
     'sidekiq-backlog': ('Stop the push pool under 50 push jobs; start it and watch the queue drain', backlog_break,
                         backlog_check, backlog_repair),
+    'ingress-burst': ('A burst on ingress: the autoscaler adds processes, works it off and scales back in', burst_break,
+                      burst_check, burst_repair),
 }
 
 

@@ -6,8 +6,10 @@ order of the tests matters (failover last: it leaves the lab's roles as the inve
 after its repair). The verdict tests stop one unit and expect `make lab-health` to FAIL naming it.
 """
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -103,6 +105,15 @@ def test_sidekiq_backlog():
     broken('sidekiq-backlog', 'queue push: 50 jobs waiting')
     step('sidekiq-backlog', 'repair')
     healthy('sidekiq-backlog')
+
+
+def test_ingress_burst_is_worked_off_by_the_autoscaler():
+    healthy('ingress-burst')
+    step('ingress-burst', 'break')
+    time.sleep(20)  # past the 10 s hold above target and a poll: it has scaled out
+    broken('ingress-burst', 'ingress: latency')
+    step('ingress-burst', 'repair')
+    assert re.search(r"decided so far: [1-9][0-9]* out, [1-9][0-9]* in", exercise('ingress-burst', 'check').stdout)
 
 
 def test_upgrade_under_load_and_rollback():
