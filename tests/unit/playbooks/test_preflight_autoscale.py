@@ -57,3 +57,12 @@ def test_a_malformed_autoscale_block_is_refused_by_the_spec(tmp_path):
     result = run_preflight(tmp_path, limit="sidekiq1", mastodon_sidekiq_pools=pools)
     assert result.returncode != 0
     assert "cooldwn" in result.stdout
+
+
+def test_an_autoscaler_room_above_what_the_budget_leaves_is_refused_naming_it(tmp_path):
+    result = run_preflight(tmp_path, limit="mon1", sidekiq_autoscaler_room=18)
+    assert result.returncode != 0
+    assert ("sidekiq_autoscaler_room 18 must be a whole number no greater than the 17 client connections the connection "
+            "budget leaves") in " ".join(result.stdout.split()), result.stdout[-3000:]
+    result = run_preflight(tmp_path, limit="mon1", sidekiq_autoscaler_room=4)
+    assert result.returncode == 0, result.stdout[-3000:]
