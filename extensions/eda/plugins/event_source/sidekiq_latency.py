@@ -335,7 +335,8 @@ async def main(queue, args):
             polls += 1
             try:
                 observed, now = await loop.run_in_executor(None, poll, client, pools, args.get('namespace') or '')
-            except Exception as e:  # pylint: disable=broad-except - Redis down: say so, count it, poll again
+            # Redis down: say so, count it, poll again.
+            except Exception as e:  # pylint: disable=broad-except
                 tally.poll_errors += 1
                 print('sidekiq autoscale: reading Redis failed: %s' % type(e).__name__, flush=True)
                 if limit is None or polls < int(limit):
@@ -350,7 +351,8 @@ async def main(queue, args):
                     if notify_url:
                         try:
                             await loop.run_in_executor(None, _post, notify_url, text)
-                        except Exception as e:  # pylint: disable=broad-except - a post lost is not a decision lost
+                        # A post lost is not a decision lost.
+                        except Exception as e:  # pylint: disable=broad-except
                             print('sidekiq autoscale: posting to the webhook failed: %s' % type(e).__name__, flush=True)
                 await queue.put(event)
             if limit is None or polls < int(limit):
