@@ -44,8 +44,10 @@ def write_wal(db1, megabytes):
 
 
 def posts(mon):
+    """Alertmanager's posts (embeds); the autoscaler's decisions are plain `content` posts to the same channel."""
     out = mon.check_output("cat %s", POSTS)
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    found = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [p for p in found if not str(p.get("content", "")).startswith("sidekiq autoscale:")]
 
 
 def embeds(post_list, status):
@@ -86,6 +88,9 @@ class Faults:
 
     # ---- ingress backlog with its pool stopped ----
     def ingress_break(self):
+        # The autoscaler brings a pool below its min back at once (docs/autoscaling.md): paused, as an operator
+        # stopping a pool on purpose would.
+        self.host(MON).check_output("systemctl stop fediops-sidekiq-autoscaler.service")
         self.host("sidekiq1").check_output("systemctl stop mastodon-sidekiq@ingress.service")
         web1 = self.host("web1")
         for number in range(3):
@@ -94,6 +99,7 @@ class Faults:
 
     def ingress_fix(self):
         self.host("sidekiq1").check_output("systemctl start mastodon-sidekiq@ingress.service")
+        self.host(MON).check_output("systemctl start fediops-sidekiq-autoscaler.service")
 
     # ---- firewall gone on sidekiq1 (the node exporter, which requires it, stops with it) ----
     # Not on a database host: Postgres requires the firewall too, and a stopped standby would hide the lag fault.
