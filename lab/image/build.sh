@@ -48,7 +48,10 @@ chroot "$rootfs" /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractiv
 chroot "$rootfs" /bin/sh -c 'apt-get clean && rm -rf /var/lib/apt/lists/*'
 
 # Services stay off until a role asks for them; sshd is what Ansible uses to get in.
-for unit in postgresql pgbouncer redis-server nginx prometheus-node-exporter; do
+for unit in postgresql pgbouncer redis-server nginx prometheus-node-exporter \
+  systemd-journal-remote.socket systemd-journal-remote.service systemd-journal-upload.service \
+  prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-postgres-exporter \
+  prometheus-redis-exporter prometheus-pgbouncer-exporter prometheus-nginx-exporter; do
   chroot "$rootfs" systemctl disable "$unit" >/dev/null 2>&1 || true
 done
 chroot "$rootfs" systemctl enable ssh >/dev/null
