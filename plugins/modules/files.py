@@ -1,0 +1,240 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: fediops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: files
+short_description: Several files and directories of one role in one task, rendered on the controller
+version_added: 0.2.0
+description:
+  - Brings a set of directories and small text files to their wanted content, mode, owner and group in one
+    call on the host, where one C(ansible.builtin.template) or C(ansible.builtin.file) task per path costs one or
+    two module runs each. On a converged fleet this is the difference: a role's files cost one task, not ten.
+  - Its action plugin renders O(files[].template) (from the role's C(templates/)) and reads O(files[].src) on the
+    controller, as C(ansible.builtin.template) and C(ansible.builtin.copy) do, and sends the contents.
+  - Directories are handled first (created with their parents when missing), then files in the order given.
+  - A file's new content is written to a temporary file beside it, checked with O(files[].validate) when given,
+    and renamed into place, so a reader never sees half a file.
+  - Returns which paths changed (RV(changed_files)), so one task can feed a handler, and with C(--diff) one diff per
+    changed path.
+author:
+  - fediops maintainers (@fediops)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  directories:
+    description: Directories that must exist, with their attributes.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The directory.
+        type: path
+        required: true
+      mode:
+        description: Octal mode such as C("0755"); unchanged when omitted.
+        type: str
+      owner:
+        description: User name or uid; unchanged when omitted.
+        type: str
+      group:
+        description: Group name or gid; unchanged when omitted.
+        type: str
+  files:
+    description: Files with their content and attributes. Each has exactly one of O(files[].content),
+      O(files[].template) and O(files[].src).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      dest:
+        description: The file on the host.
+        type: path
+        required: true
+      content:
+        description: The content, as text.
+        type: str
+      template:
+        description: A Jinja2 template of the role's C(templates/), rendered on the controller with the task's variables.
+        type: str
+      src:
+        description: A text file on the controller (the role's C(files/), or an absolute path), sent as it is.
+        type: str
+      mode:
+        description: Octal mode such as C("0644"); a new file without one gets C(0644).
+        type: str
+      owner:
+        description: User name or uid; unchanged (root for a new file) when omitted.
+        type: str
+      group:
+        description: Group name or gid; unchanged (root for a new file) when omitted.
+        type: str
+      validate:
+        description: Command that checks the new content before it replaces the file; C(%s) is the temporary file.
+        type: str
+      sensitive:
+        description: Never show this file's content in a diff (keys, passwords); say only that it changed.
+        type: bool
+        default: false
+notes:
+  - Contents travel as module arguments: keep files small (configuration, units, scripts), and set C(no_log) on the
+    task when any content is secret, as for any task.
+"""
+
+EXAMPLES = r"""
+- name: The firewall state exporter (script, service and timer)
+  fediops.mastodon.files:
+    files:
+      - {dest: /usr/local/sbin/fediops-firewall-check, template: fediops-firewall-check.sh.j2, mode: "0755"}
+      - {dest: /etc/systemd/system/fediops-firewall-check.service, template: fediops-firewall-check.service.j2, mode: "0644"}
+      - {dest: /etc/systemd/system/fediops-firewall-check.timer, template: fediops-firewall-check.timer.j2, mode: "0644"}
+  notify: Reload systemd units
+
+- name: Journal limits
+  fediops.mastodon.files:
+    directories:
+      - {path: /etc/systemd/journald.conf.d, mode: "0755"}
+    files:
+      - {dest: /etc/systemd/journald.conf.d/fediops.conf, template: journald.conf.j2, mode: "0644"}
+  notify: Restart journald
+"""
+
+RETURN = r"""
+changed_files:
+  description: Paths (directories and files) created or changed, in the order given.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/systemd/journald.conf.d/fediops.conf]
+paths:
+  description: For every path, what differed (C(created), C(content), C(mode), C(owner), C(group)); empty when none.
+  returned: always
+  type: dict
+  sample: {/etc/systemd/journald.conf.d/fediops.conf: [content]}
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.fediops.mastodon.plugins.module_utils.file_set import (
+    current, diff_entry, differences, files_argument_spec, gid_of, parse_mode, uid_of,
+)
+
+
+def wanted(module, entry, kind):
+    try:
+        want = dict(mode=parse_mode(entry.get('mode')), uid=uid_of(entry.get('owner')), gid=gid_of(entry.get('group')))
+    except (ValueError, KeyError) as exc:
+        module.fail_json(msg='%s: %s' % (entry.get('dest') or entry.get('path'), to_native(exc)))
+    if kind == 'file':
+        if entry.get('template') is not None or entry.get('src') is not None:
+            module.fail_json(msg='%s: template and src are rendered by the action plugin on the controller; '
+                                 'the module takes content' % entry['dest'])
+        if entry.get('content') is None:
+            module.fail_json(msg='%s: content is required' % entry['dest'])
+        want['content'] = to_bytes(entry['content'], errors='surrogate_or_strict')
+    return want
+
+
+def apply_attributes(path, want):
+    if want['uid'] is not None or want['gid'] is not None:
+        os.lchown(path, -1 if want['uid'] is None else want['uid'], -1 if want['gid'] is None else want['gid'])
+    if want['mode'] is not None:
+        os.chmod(path, want['mode'])
+
+
+def write_file(module, entry, want, held):
+    directory = os.path.dirname(entry['dest'])
+    handle, temporary = tempfile.mkstemp(prefix='.fediops-files-', dir=directory)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            stream.write(want['content'])
+        new = dict(want)
+        if held is not None:
+            # A changed file keeps the attributes it had where none is asked for.
+            new['mode'] = held['mode'] if want['mode'] is None else want['mode']
+            new['uid'] = held['uid'] if want['uid'] is None else want['uid']
+            new['gid'] = held['gid'] if want['gid'] is None else want['gid']
+        elif new['mode'] is None:
+            new['mode'] = 0o644
+        apply_attributes(temporary, new)
+        if entry.get('validate'):
+            if '%s' not in entry['validate']:
+                module.fail_json(msg='%s: validate must contain %%s (the file to check)' % entry['dest'])
+            rc, out, err = module.run_command(entry['validate'] % temporary)
+            if rc != 0:
+                module.fail_json(msg='%s: validation failed (%s): %s' % (entry['dest'], entry['validate'] % temporary,
+                                                                         (err or out).strip()))
+        os.rename(temporary, entry['dest'])
+        temporary = None
+    finally:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def main():
+    module = AnsibleModule(argument_spec=files_argument_spec(), supports_check_mode=True)
+    result = dict(changed=False, changed_files=[], paths={})
+    diffs = []
+
+    for entry in module.params['directories']:
+        path = entry['path']
+        want = wanted(module, entry, 'directory')
+        held = current(path)
+        if held is not None and held['kind'] != 'directory':
+            module.fail_json(msg='%s exists and is not a directory' % path, **result)
+        changes = differences(want, held, 'directory')
+        result['paths'][path] = changes
+        if changes:
+            result['changed_files'].append(path)
+            diffs.append(diff_entry(path, 'directory', want, held, changes))
+            if not module.check_mode:
+                if held is None:
+                    os.makedirs(path, exist_ok=True)
+                    if want['mode'] is None:
+                        want['mode'] = 0o755
+                apply_attributes(path, want)
+
+    for entry in module.params['files']:
+        path = entry['dest']
+        want = wanted(module, entry, 'file')
+        held = current(path)
+        if held is not None and held['kind'] != 'file':
+            module.fail_json(msg='%s exists and is not a regular file' % path, **result)
+        if held is None and not os.path.isdir(os.path.dirname(path)) and not (
+                module.check_mode and os.path.dirname(path) in result['changed_files']):
+            module.fail_json(msg='%s: its directory does not exist (list it under directories)' % path, **result)
+        changes = differences(want, held, 'file')
+        result['paths'][path] = changes
+        if changes:
+            result['changed_files'].append(path)
+            diffs.append(diff_entry(path, 'file', want, held, changes, entry['sensitive']))
+            if not module.check_mode:
+                if 'content' in changes or 'created' in changes:
+                    write_file(module, entry, want, held)
+                else:
+                    apply_attributes(path, want)
+
+    result['changed'] = bool(result['changed_files'])
+    if module._diff and diffs:
+        result['diff'] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
