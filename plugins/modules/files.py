@@ -137,10 +137,20 @@ from ansible_collections.fediops.mastodon.plugins.module_utils.file_set import (
 
 
 def wanted(module, entry, kind):
+    """The entry's wanted state; in check mode an owner or group an earlier task would create is reported, not refused."""
+    name = entry.get('dest') or entry.get('path')
     try:
-        want = dict(mode=parse_mode(entry.get('mode')), uid=uid_of(entry.get('owner')), gid=gid_of(entry.get('group')))
-    except (ValueError, KeyError) as exc:
-        module.fail_json(msg='%s: %s' % (entry.get('dest') or entry.get('path'), to_native(exc)))
+        want = dict(mode=parse_mode(entry.get('mode')), unknown=[])
+    except ValueError as exc:
+        module.fail_json(msg='%s: %s' % (name, to_native(exc)))
+    for key, field, lookup in (('uid', 'owner', uid_of), ('gid', 'group', gid_of)):
+        try:
+            want[key] = lookup(entry.get(field))
+        except KeyError:
+            if not module.check_mode:
+                module.fail_json(msg='%s: no such %s %s' % (name, 'user' if field == 'owner' else 'group', entry[field]))
+            want[key] = None
+            want['unknown'].append(field)
     if kind == 'file':
         if entry.get('template') is not None or entry.get('src') is not None:
             module.fail_json(msg='%s: template and src are rendered by the action plugin on the controller; '
@@ -198,7 +208,7 @@ def main():
         held = current(path)
         if held is not None and held['kind'] != 'directory':
             module.fail_json(msg='%s exists and is not a directory' % path, **result)
-        changes = differences(want, held, 'directory')
+        changes = differences(want, held, 'directory') or list(want['unknown'])
         result['paths'][path] = changes
         if changes:
             result['changed_files'].append(path)
@@ -216,10 +226,10 @@ def main():
         held = current(path)
         if held is not None and held['kind'] != 'file':
             module.fail_json(msg='%s exists and is not a regular file' % path, **result)
-        if held is None and not os.path.isdir(os.path.dirname(path)) and not (
-                module.check_mode and os.path.dirname(path) in result['changed_files']):
+        # In check mode a directory an earlier task would create is missing: the file is reported as created.
+        if held is None and not os.path.isdir(os.path.dirname(path)) and not module.check_mode:
             module.fail_json(msg='%s: its directory does not exist (list it under directories)' % path, **result)
-        changes = differences(want, held, 'file')
+        changes = differences(want, held, 'file') or list(want['unknown'])
         result['paths'][path] = changes
         if changes:
             result['changed_files'].append(path)

@@ -88,3 +88,13 @@ def test_a_missing_directory_and_a_template_are_refused(tmp_path):
     assert 'rendered by the action plugin' in template['msg']
     bad_mode = run_module(files, dict(files=[dict(dest=str(tmp_path / 'f'), content='x', mode='u+rw')]), expect_fail=True)
     assert 'not an octal mode' in bad_mode['msg']
+
+
+def test_check_mode_reports_what_earlier_tasks_would_create(tmp_path):
+    """Before a first converge the directory and the owner may not exist yet: check mode reports, it does not refuse."""
+    args = dict(files=[dict(dest=str(tmp_path / 'later' / 'f.conf'), content='x\n', owner='fediops-no-such-user')])
+    checked = run_module(files, args, check_mode=True)
+    assert checked['changed'] is True and checked['changed_files'] == [str(tmp_path / 'later' / 'f.conf')]
+    refused = run_module(files, dict(files=[dict(dest=str(tmp_path / 'f.conf'), content='x\n', owner='fediops-no-such-user')]),
+                         expect_fail=True)
+    assert 'no such user fediops-no-such-user' in refused['msg']
