@@ -13,7 +13,7 @@ version_added: 0.2.0
 description:
   - Brings a set of directories and small text files to their wanted content, mode, owner and group in one
     call on the host, where one C(ansible.builtin.template) or C(ansible.builtin.file) task per path costs one or
-    two module runs each. On a converged fleet this is the difference: a role's files cost one task, not ten.
+    two module runs each. On a converged fleet a role's files then cost one task, not ten.
   - Its action plugin renders O(files[].template) (from the role's C(templates/)) and reads O(files[].src) on the
     controller, as C(ansible.builtin.template) and C(ansible.builtin.copy) do, and sends the contents.
   - Directories are handled first (created with their parents when missing), then files in the order given.
@@ -89,7 +89,7 @@ options:
         type: bool
         default: false
 notes:
-  - Contents travel as module arguments: keep files small (configuration, units, scripts), and set C(no_log) on the
+  - Contents travel as module arguments. Keep files small (configuration, units, scripts), and set C(no_log) on the
     task when any content is secret, as for any task.
 """
 
