@@ -1,21 +1,29 @@
 # -*- coding: utf-8 -*-
 # Copyright: fediops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action of fediops.mastodon.files: render every template and read every src on the controller, then one module run.
+"""Action of fediops.mastodon.files: render every template and read every src on the controller, probe, and run the
+module only when something differs.
 
 A role's files used to cost one template (or copy) task each, and each is one or two module runs per host even when
-nothing changes. Here the controller does the rendering (as ansible.builtin.template does) and the host gets all of
-them in one call (plugins/modules/files.py).
+nothing changes. Here the controller does the rendering (as ansible.builtin.template does), then reads the host with
+one shell command (stat, sha256sum and readlink of every path, plugins/module_utils/file_probe.py): a module run
+costs far more than that, so it happens only when a path differs or the probe's answer is not clear, and then the
+host gets all of them in one call (plugins/modules/files.py).
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
+
+from ansible_collections.fediops.mastodon.plugins.module_utils.file_probe import (
+    ProbeError, parse_probe, pending, probe_command, wanted_items,
+)
 
 try:  # ansible_managed and template_* variables, as ansible.builtin.template sets them
     from ansible._internal._templating._template_vars import generate_ansible_template_vars
@@ -52,6 +60,24 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(to_text(exc))
         return self._loader.get_text_file_contents(source)
 
+    def _converged(self, directories, files, links):
+        """The paths probed when the host already holds every one as wanted; None when any differs or the probe is
+        unsure (the module then decides)."""
+        try:
+            items = wanted_items(directories, files, links)
+            res = self._low_level_execute_command('/bin/sh -c %s' % shlex.quote(probe_command(
+                [(item['kind'], item['path']) for item in items])), sudoable=True)
+            held = parse_probe(res.get('rc'), res.get('stdout', ''), len(items))
+            differing = pending(items, held)
+        except ProbeError as exc:
+            self._display.vvv('fediops.mastodon.files: probe not usable, running the module: %s' % exc)
+            return None
+        if differing:
+            self._display.vvv('fediops.mastodon.files: differs, running the module: %s' % ', '.join(
+                '%s (%s)' % (path, ', '.join(changes)) for path, changes in differing.items()))
+            return None
+        return [item['path'] for item in items]
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -71,6 +97,18 @@ class ActionModule(ActionBase):
             elif 'src' in given:
                 entry['content'] = self._read(entry.pop('src'))
             files.append(entry)
+
+        directories = self._task.args.get('directories') or []
+        links = self._task.args.get('links') or []
+        if not files and not directories and not links:
+            result.update(changed=False, changed_files=[], paths={})
+            return result
+
+        # The keys the module returns when nothing changed, so register and notify work the same either way.
+        converged = self._converged(directories, files, links)
+        if converged is not None:
+            result.update(changed=False, changed_files=[], paths=dict((path, []) for path in converged))
+            return result
 
         args = dict(self._task.args)
         args['files'] = files

@@ -31,12 +31,19 @@ DIRECTORY_OPTIONS = dict(
     owner=dict(type='str'),
     group=dict(type='str'),
 )
+# src is kept as given (type str, not path): a relative target stays relative to the link's directory.
+LINK_OPTIONS = dict(
+    path=dict(type='path', required=True),
+    src=dict(type='str', required=True),
+    force=dict(type='bool', default=True),
+)
 
 
 def files_argument_spec():
     return dict(
         files=dict(type='list', elements='dict', default=[], options=FILE_OPTIONS),
         directories=dict(type='list', elements='dict', default=[], options=DIRECTORY_OPTIONS),
+        links=dict(type='list', elements='dict', default=[], options=LINK_OPTIONS),
     )
 
 
@@ -74,6 +81,40 @@ def current(path):
         with open(path, 'rb') as handle:
             held['content'] = handle.read()
     return held
+
+
+def current_link(path):
+    """What the host holds where a link belongs: None when nothing, else kind (link, directory, file, other) and,
+    for a link, its target as stored."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return dict(kind='link', target=os.readlink(path))
+    kind = 'directory' if stat.S_ISDIR(info.st_mode) else 'file' if stat.S_ISREG(info.st_mode) else 'other'
+    return dict(kind=kind, target=None)
+
+
+def link_differences(src, held):
+    """created (nothing there), src (a link to another target) or type (something else is there); [] when the same."""
+    if held is None:
+        return ['created']
+    if held['kind'] != 'link':
+        return ['type']
+    return [] if held['target'] == src else ['src']
+
+
+def link_diff_entry(path, src, held):
+    """The diff of one link: its target before and after."""
+    if held is None:
+        before = ''
+    elif held['kind'] == 'link':
+        before = 'symlink to %s\n' % held['target']
+    else:
+        before = '(%s, replaced by the link)\n' % ('regular file' if held['kind'] == 'file' else held['kind'])
+    return dict(before_header=path if held is not None else '%s (absent)' % path, after_header=path,
+                before=before, after='symlink to %s\n' % src)
 
 
 def differences(want, held, kind):

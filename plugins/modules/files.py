@@ -8,15 +8,20 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: files
-short_description: Several files and directories of one role in one task, rendered on the controller
+short_description: Several files, directories and links of one role in one task, rendered on the controller
 version_added: 0.2.0
 description:
-  - Brings a set of directories and small text files to their wanted content, mode, owner and group in one
-    call on the host, where one C(ansible.builtin.template) or C(ansible.builtin.file) task per path costs one or
-    two module runs each. On a converged fleet a role's files then cost one task, not ten.
+  - Brings a set of directories, small text files and symbolic links to their wanted content, mode, owner, group
+    and target in one call on the host, where one C(ansible.builtin.template) or C(ansible.builtin.file) task per
+    path costs one or two module runs each. On a converged fleet a role's files then cost one task, not ten.
   - Its action plugin renders O(files[].template) (from the role's C(templates/)) and reads O(files[].src) on the
     controller, as C(ansible.builtin.template) and C(ansible.builtin.copy) do, and sends the contents.
-  - Directories are handled first (created with their parents when missing), then files in the order given.
+  - The action then reads the host with one shell command (C(stat), C(sha256sum) and C(readlink) of every
+    path) and compares type, content, mode, owner, group and link target on the controller. When all are as wanted
+    it returns unchanged without running this module at all; otherwise, or when that answer is not clear, the
+    module runs, reads again and acts.
+  - Directories are handled first (created with their parents when missing), then files, then links, each in the
+    order given.
   - A file's new content is written to a temporary file beside it, checked with O(files[].validate) when given,
     and renamed into place, so a reader never sees half a file.
   - Returns which paths changed (RV(changed_files)), so one task can feed a handler, and with C(--diff) one diff per
@@ -88,6 +93,32 @@ options:
         description: Never show this file's content in a diff (keys, passwords); say only that it changed.
         type: bool
         default: false
+  links:
+    description:
+      - Symbolic links that must exist and point at their target, as C(ansible.builtin.file) with C(state=link)
+        makes them.
+      - A missing link is created; a link to another target, or (with O(links[].force)) a file or other non-directory
+        in its place, is replaced at once by renaming a new link over it. A directory in its place is never replaced.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The link on the host.
+        type: path
+        required: true
+      src:
+        description: The target the link points at, stored as given (a relative target is relative to the link's
+          directory).
+        type: str
+        required: true
+      force:
+        description:
+          - Replace a file or other non-directory found at O(links[].path), and create the link even when its
+            target does not exist.
+          - When false, either case fails the task instead.
+        type: bool
+        default: true
 notes:
   - Contents travel as module arguments. Keep files small (configuration, units, scripts), and set C(no_log) on the
     task when any content is secret, as for any task.
@@ -109,22 +140,32 @@ EXAMPLES = r"""
     files:
       - {dest: /etc/systemd/journald.conf.d/fediops.conf, template: journald.conf.j2, mode: "0644"}
   notify: Restart journald
+
+- name: The time zone
+  fediops.mastodon.files:
+    links:
+      - {path: /etc/localtime, src: /usr/share/zoneinfo/Europe/Berlin}
+    files:
+      - {dest: /etc/timezone, content: "Europe/Berlin\n", mode: "0644"}
 """
 
 RETURN = r"""
 changed_files:
-  description: Paths (directories and files) created or changed, in the order given.
+  description: Paths (directories, files and links) created or changed, in the order given.
   returned: always
   type: list
   elements: str
   sample: [/etc/systemd/journald.conf.d/fediops.conf]
 paths:
-  description: For every path, what differed (C(created), C(content), C(mode), C(owner), C(group)); empty when none.
+  description:
+    - For every path, what differed (C(created), C(content), C(mode), C(owner), C(group)); empty when none.
+    - For a link, C(created), C(src) (it pointed elsewhere) or C(type) (something else was there).
   returned: always
   type: dict
   sample: {/etc/systemd/journald.conf.d/fediops.conf: [content]}
 """
 
+import binascii
 import os
 import tempfile
 
@@ -132,7 +173,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.fediops.mastodon.plugins.module_utils.file_set import (
-    current, diff_entry, differences, files_argument_spec, gid_of, parse_mode, uid_of,
+    current, current_link, diff_entry, differences, files_argument_spec, gid_of, link_diff_entry, link_differences,
+    parse_mode, uid_of,
 )
 
 
@@ -197,6 +239,51 @@ def write_file(module, entry, want, held):
             os.unlink(temporary)
 
 
+def place_link(path, src):
+    """Point path at src in one step: a new link made beside it is renamed over whatever is there."""
+    directory = os.path.dirname(path)
+    while True:
+        temporary = os.path.join(directory, '.fediops-link-%s' % binascii.hexlify(os.urandom(6)).decode('ascii'))
+        try:
+            os.symlink(src, temporary)
+            break
+        except FileExistsError:
+            continue
+    try:
+        os.rename(temporary, path)
+    except OSError:
+        os.unlink(temporary)
+        raise
+
+
+def manage_links(module, result, diffs):
+    for entry in module.params['links']:
+        path, src = entry['path'], entry['src']
+        if not src:
+            module.fail_json(msg='%s: src must not be empty' % path, **result)
+        held = current_link(path)
+        if held is not None and held['kind'] == 'directory':
+            module.fail_json(msg='%s is a directory: a link does not replace one' % path, **result)
+        changes = link_differences(src, held)
+        result['paths'][path] = changes
+        if not changes:
+            continue
+        if not entry['force']:
+            if held is not None and held['kind'] != 'link':
+                module.fail_json(msg='%s exists and is not a link (force: true replaces it)' % path, **result)
+            # As ansible.builtin.file: without force, no link to nothing. A target an earlier task would create
+            # is missing in check mode: reported, not refused.
+            if not module.check_mode and not os.path.exists(os.path.join(os.path.dirname(path), src)):
+                module.fail_json(msg='%s: its target %s does not exist (force: true links anyway)' % (path, src),
+                                 **result)
+        if held is None and not os.path.isdir(os.path.dirname(path)) and not module.check_mode:
+            module.fail_json(msg='%s: its directory does not exist (list it under directories)' % path, **result)
+        result['changed_files'].append(path)
+        diffs.append(link_diff_entry(path, src, held))
+        if not module.check_mode:
+            place_link(path, src)
+
+
 def main():
     module = AnsibleModule(argument_spec=files_argument_spec(), supports_check_mode=True)
     result = dict(changed=False, changed_files=[], paths={})
@@ -239,6 +326,8 @@ def main():
                     write_file(module, entry, want, held)
                 else:
                     apply_attributes(path, want)
+
+    manage_links(module, result, diffs)
 
     result['changed'] = bool(result['changed_files'])
     if module._diff and diffs:

@@ -18,6 +18,11 @@ description:
   - Applying reloads the complete C(/etc/nftables.conf), the same file C(nftables.service) loads at boot,
     so what runs is always what comes back after a reboot.
   - A service whose peer list is empty gets a rule file with no accept rule, so it is reachable by no one.
+  - Its action plugin first reads the host with one shell command (whether I(config_file) includes I(include_dir),
+    and the sha256 of the rule file and of each drop-in). When all are as wanted it returns unchanged without
+    running this module; otherwise, or when that answer is not clear, the module runs, reads again and acts.
+    Neither looks at the live ruleset; the rule file is applied, with the whole of I(config_file), whenever it
+    changes.
 author:
   - fediops maintainers (@fediops)
 extends_documentation_fragment:
@@ -123,53 +128,15 @@ commands:
   sample: ["nft -c -f /etc/nftables.conf", "nft -f /etc/nftables.conf"]
 """
 
-import ipaddress
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-UNIT_PATTERN = re.compile(r"^[A-Za-z0-9:_.@-]+\.(service|socket)$")
-DROPIN_NAME = "fediops-firewall.conf"
-DROPIN_CONTENT = (
-    "# Managed by fediops.mastodon.nftables_service. This service must not run without the host\n"
-    "# firewall: when nftables.service fails at boot, this unit is not started either.\n"
-    "[Unit]\nRequires=nftables.service\nAfter=nftables.service\n"
+from ansible_collections.fediops.mastodon.plugins.module_utils.nftables_rules import (
+    ARGUMENT_SPEC, DROPIN_CONTENT, NAME_PATTERN, REQUIRED_IF, UNIT_PATTERN, dropin_path, render_rules, rule_path,
+    unit_names,
 )
-
-
-def parse_sources(sources):
-    """Split peers into IPv4 and IPv6 networks; raise ValueError naming a bad entry."""
-    ipv4, ipv6 = [], []
-    for source in sources:
-        try:
-            network = ipaddress.ip_network(to_text(source).strip(), strict=False)
-        except ValueError:
-            raise ValueError("sources: %r is not an IP address or network" % (source,))
-        (ipv4 if network.version == 4 else ipv6).append(network)
-    return _sorted_unique(ipv4), _sorted_unique(ipv6)
-
-
-def _sorted_unique(networks):
-    return sorted(set(networks), key=lambda network: (int(network.network_address), network.prefixlen))
-
-
-def render_rules(name, ports, protocol, sources):
-    ipv4, ipv6 = parse_sources(sources)
-    port_list = ", ".join(str(port) for port in sorted(set(ports)))
-    lines = [
-        "# Managed by fediops.mastodon.nftables_service; included in the input chain of table inet fediops.",
-        "# service: %s" % name,
-    ]
-    for family, networks in (("ip", ipv4), ("ip6", ipv6)):
-        if networks:
-            peers = ", ".join(str(network) for network in networks)
-            lines.append('%s saddr { %s } %s dport { %s } accept comment "%s"' % (family, peers, protocol, port_list, name))
-    if not ipv4 and not ipv6:
-        lines.append("# no peers declared: nothing may connect to %s/%s" % (protocol, port_list))
-    return "\n".join(lines) + "\n"
 
 
 def read_text(path):
@@ -197,35 +164,22 @@ def restore(module, path, previous):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            ports=dict(type="list", elements="int"),
-            protocol=dict(type="str", choices=["tcp", "udp"], default="tcp"),
-            sources=dict(type="list", elements="str", default=[]),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            config_file=dict(type="path", default="/etc/nftables.conf"),
-            include_dir=dict(type="path", default="/etc/nftables.d"),
-            units=dict(type="list", elements="str", default=[]),
-            systemd_dir=dict(type="path", default="/etc/systemd/system"),
-        ),
-        required_if=[("state", "present", ["ports"])],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, supports_check_mode=True)
     params = module.params
     name = params["name"]
     if not NAME_PATTERN.match(name):
         module.fail_json(msg="name: %r must be lower-case letters, digits, '-' or '_' (at most 63)" % name)
 
-    path = os.path.join(params["include_dir"], "%s.nft" % name)
+    path = rule_path(params["include_dir"], name)
     result = dict(changed=False, path=path, rules="", commands=[], dropins=[])
-    units = [unit if "." in unit else unit + ".service" for unit in params["units"]]
+    units = unit_names(params["units"])
     bad_units = [unit for unit in units if not UNIT_PATTERN.match(unit)]
     if bad_units:
         module.fail_json(msg="units: %s are not systemd service or socket unit names" % ", ".join(bad_units), **result)
 
     if params["state"] == "present":
-        bad_ports = [port for port in params["ports"] if not 1 <= port <= 65535]
+        # ports: null passes required_if (the key is there): refuse it here rather than fail on None.
+        bad_ports = [port for port in params["ports"] or [] if not 1 <= port <= 65535]
         if not params["ports"] or bad_ports:
             module.fail_json(msg="ports: every port must be between 1 and 65535 (got %s)" % params["ports"], **result)
         try:
@@ -283,8 +237,8 @@ def manage_dropins(module, units, present, result):
     """Write or remove each unit's firewall drop-in; return whether any file changed."""
     changed = False
     for unit in units:
-        directory = os.path.join(module.params["systemd_dir"], "%s.d" % unit)
-        dropin = os.path.join(directory, DROPIN_NAME)
+        dropin = dropin_path(module.params["systemd_dir"], unit)
+        directory = os.path.dirname(dropin)
         result["dropins"].append(dropin)
         current = read_text(dropin)
         wanted = DROPIN_CONTENT if present else None

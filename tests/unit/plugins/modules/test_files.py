@@ -98,3 +98,59 @@ def test_check_mode_reports_what_earlier_tasks_would_create(tmp_path):
     refused = run_module(files, dict(files=[dict(dest=str(tmp_path / 'f.conf'), content='x\n', owner='fediops-no-such-user')]),
                          expect_fail=True)
     assert 'no such user fediops-no-such-user' in refused['msg']
+
+
+def test_links_are_created_then_left_alone_then_repointed(tmp_path):
+    link = tmp_path / 'localtime'
+    args = dict(links=[dict(path=str(link), src='/usr/share/zoneinfo/UTC')])
+    first = run_module(files, args)
+    assert first['changed'] is True and first['changed_files'] == [str(link)]
+    assert first['paths'] == {str(link): ['created']}
+    assert os.readlink(link) == '/usr/share/zoneinfo/UTC'
+    assert first['diff'] == [dict(before_header='%s (absent)' % link, after_header=str(link), before='',
+                                  after='symlink to /usr/share/zoneinfo/UTC\n')]
+    second = run_module(files, args)
+    assert second['changed'] is False and second['paths'] == {str(link): []} and 'diff' not in second
+    moved = dict(links=[dict(path=str(link), src='/usr/share/zoneinfo/Europe/Berlin')])
+    checked = run_module(files, moved, check_mode=True)
+    assert checked['paths'] == {str(link): ['src']} and os.readlink(link) == '/usr/share/zoneinfo/UTC'
+    assert checked['diff'][0]['before'] == 'symlink to /usr/share/zoneinfo/UTC\n'
+    run_module(files, moved)
+    assert os.readlink(link) == '/usr/share/zoneinfo/Europe/Berlin'
+    assert sorted(os.listdir(tmp_path)) == ['localtime']
+
+
+def test_a_file_in_the_links_place_is_replaced_only_with_force(tmp_path):
+    link = tmp_path / 'localtime'
+    link.write_text('TZif...')
+    refused = run_module(files, dict(links=[dict(path=str(link), src='/usr/share/zoneinfo/UTC', force=False)]),
+                         expect_fail=True)
+    assert 'is not a link' in refused['msg'] and link.read_text() == 'TZif...'
+    replaced = run_module(files, dict(links=[dict(path=str(link), src='/usr/share/zoneinfo/UTC')]))
+    assert replaced['paths'] == {str(link): ['type']}
+    assert replaced['diff'][0]['before'] == '(regular file, replaced by the link)\n'
+    assert os.readlink(link) == '/usr/share/zoneinfo/UTC'
+
+
+def test_a_directory_is_never_replaced_and_force_false_wants_a_target(tmp_path):
+    (tmp_path / 'dir').mkdir()
+    refused = run_module(files, dict(links=[dict(path=str(tmp_path / 'dir'), src='/tmp')]), expect_fail=True)
+    assert 'is a directory' in refused['msg'] and (tmp_path / 'dir').is_dir()
+    dangling = dict(links=[dict(path=str(tmp_path / 'l'), src='no-such-target', force=False)])
+    assert 'does not exist' in run_module(files, dangling, expect_fail=True)['msg']
+    assert run_module(files, dangling, check_mode=True)['changed'] is True
+    (tmp_path / 'no-such-target').write_text('now there\n')
+    run_module(files, dangling)
+    assert os.readlink(tmp_path / 'l') == 'no-such-target' and (tmp_path / 'l').read_text() == 'now there\n'
+    forced = run_module(files, dict(links=[dict(path=str(tmp_path / 'l2'), src='/nowhere')]))
+    assert forced['changed'] is True and os.readlink(tmp_path / 'l2') == '/nowhere'
+    missing_dir = run_module(files, dict(links=[dict(path=str(tmp_path / 'no' / 'l'), src='/tmp')]), expect_fail=True)
+    assert 'its directory does not exist' in missing_dir['msg']
+
+
+def test_links_come_after_files_in_the_changed_list(tmp_path):
+    args = dict(files=[dict(dest=str(tmp_path / 'timezone'), content='UTC\n', mode='0644')],
+                links=[dict(path=str(tmp_path / 'localtime'), src='/usr/share/zoneinfo/UTC')])
+    result = run_module(files, args)
+    assert result['changed_files'] == [str(tmp_path / 'timezone'), str(tmp_path / 'localtime')]
+    assert run_module(files, args)['changed'] is False
