@@ -30,8 +30,11 @@ DIFF_PROPERTIES = ('LoadState', 'ActiveState', 'UnitFileState')
 # ActiveState values of a unit that is up or on its way up: state=started holds, state=stopped needs a stop.
 # (refreshing: systemd 256+, a running unit refreshing its mount namespace.)
 RUNNING_STATES = frozenset(('active', 'activating', 'reloading', 'refreshing'))
-# UnitFileState values for which ``systemctl is-enabled`` exits 0.
-ENABLED_STATES = frozenset(('enabled', 'enabled-runtime', 'static', 'alias', 'indirect', 'generated', 'transient'))
+# UnitFileState values that count as enabled, as ansible.builtin.systemd_service counts them: ``is-enabled`` exits 0
+# for enabled-runtime, indirect and alias too, but those are not enabled for good and get ``systemctl enable``.
+# This matters: Debian's generator makes postgresql@15-main enabled-runtime (wanted by postgresql.service only), and
+# only the enable makes it start at boot on its own.
+ENABLED_STATES = frozenset(('enabled', 'static', 'generated', 'transient'))
 MASKED_STATES = frozenset(('masked', 'masked-runtime'))
 
 STATE_CHOICES = ('started', 'stopped')

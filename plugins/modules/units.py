@@ -64,9 +64,9 @@ options:
       enabled:
         description:
           - Whether the unit starts at boot. Left as it is when unset.
-          - V(true) holds when C(systemctl is-enabled) would succeed (unit file state C(enabled),
-            C(enabled-runtime), C(static), C(alias), C(indirect), C(generated) or C(transient)), otherwise
-            C(systemctl enable) runs; V(false) holds for any other state, otherwise C(systemctl disable) runs.
+          - V(true) holds when the unit file state is C(enabled), C(static), C(generated) or C(transient), otherwise
+            C(systemctl enable) runs; V(false) holds for any other state, otherwise C(systemctl disable) runs. As in
+            M(ansible.builtin.systemd_service), C(enabled-runtime), C(indirect) and C(alias) do not count as enabled.
           - Ignored for a unit that is masked and stays so, or that O(units[].masked) masks.
         type: bool
       state:
