@@ -11,11 +11,13 @@ clean-up of the output are in plugins/module_utils/read_command.py.
 
 from __future__ import annotations
 
+import secrets
+
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.fediops.mastodon.plugins.module_utils.read_command import (
-    ReadCommandError, build_script, failure_message, normalise_output, shell_argv, wrap,
+    ReadCommandError, build_script, failure_message, shell_argv, split_output, wrap,
 )
 
 ARGUMENT_SPEC = dict(
@@ -26,8 +28,9 @@ ARGUMENT_SPEC = dict(
     ok_rcs=dict(type='list', elements='int', default=[0]),
 )
 
-# Any stdin at all makes the ssh connection use pipes instead of a terminal (as it does for pipelined modules), which
-# keeps stderr out of stdout. The command itself reads /dev/null, so what is sent is never read.
+# Any stdin at all makes the ssh connection use pipes instead of a terminal (as it does for pipelined modules), so the
+# command does not see a terminal, as under ansible.builtin.command. The command itself reads /dev/null, so what is
+# sent is never read.
 _NO_TTY_STDIN = b'\n'
 
 
@@ -74,8 +77,10 @@ class ActionModule(ActionBase):
         env = {}
         self._compute_environment_string(env)
         env.update(args['env'])
+        # Random, so no output of the command can pass for the line after which its stderr comes.
+        tag = 'fediops-read-command-stderr-%s' % secrets.token_hex(12)
         try:
-            script = build_script(argv, chdir=args['chdir'], env=env)
+            script = build_script(argv, tag, chdir=args['chdir'], env=env)
         except ReadCommandError as exc:
             raise AnsibleActionFail(str(exc)) from exc
 
@@ -83,11 +88,12 @@ class ActionModule(ActionBase):
         res = self._low_level_execute_command(wrap(script), sudoable=True, in_data=in_data)
 
         rc = res.get('rc')
-        stdout = normalise_output(res.get('stdout', ''))
-        stderr = normalise_output(res.get('stderr', ''))
+        stdout, stderr = split_output(res.get('stdout', ''), res.get('stderr', ''), tag)
         result.update(changed=False, cmd=given, rc=rc, stdout=stdout, stderr=stderr,
                       stdout_lines=stdout.splitlines(), stderr_lines=stderr.splitlines())
         msg = failure_message(rc, args['ok_rcs'], args['chdir'])
+        # Say failed=False outright: otherwise the task executor fails any result whose rc is not 0.
+        result['failed'] = bool(msg)
         if msg:
-            result.update(failed=True, msg=msg)
+            result['msg'] = msg
         return result

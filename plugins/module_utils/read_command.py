@@ -30,12 +30,14 @@ def bad_env_names(env):
     return sorted(str(name) for name in env if not _ENV_NAME.match(str(name)))
 
 
-def build_script(argv, chdir=None, env=None):
+def build_script(argv, tag, chdir=None, env=None):
     """The shell script that runs ``argv`` in the C locale, with ``env`` exported, from ``chdir``.
 
     LC_ALL=C comes first so callers parse untranslated messages; an LC_ALL in ``env`` is exported after it and wins.
-    The command reads /dev/null, never the connection's stdin, and replaces the shell (exec), so its exit status is
-    the script's. When ``chdir`` cannot be entered the command does not run and the status is CHDIR_FAILED_RC.
+    The command reads /dev/null, never the connection's stdin. Its stdout goes out as it comes; its stderr is held
+    and printed after a line holding ``tag`` (see split_output), because a connection that runs the script on a
+    terminal merges the two streams there. The script exits with the command's status, or with CHDIR_FAILED_RC
+    when ``chdir`` cannot be entered (then the command does not run).
     """
     if not argv:
         raise ReadCommandError('the command is empty')
@@ -47,10 +49,35 @@ def build_script(argv, chdir=None, env=None):
     for name, value in env.items():
         steps.append('%s=%s' % (name, shlex.quote(str(value))))
         steps.append('export %s' % name)
+    # Inside the command substitution stderr is the capture and stdout the script's own (kept on fd 3 for this).
+    # A variable assignment takes the status of its command substitution, the command's own status.
+    inner = ['exec 2>&1 >&3 3>&-']
     if chdir:
-        steps.append('cd -- %s || exit %d' % (shlex.quote(chdir), CHDIR_FAILED_RC))
-    steps.append('exec %s </dev/null' % ' '.join(shlex.quote(str(arg)) for arg in argv))
+        inner.append('cd -- %s || exit %d' % (shlex.quote(chdir), CHDIR_FAILED_RC))
+    inner.append('exec %s </dev/null' % ' '.join(shlex.quote(str(arg)) for arg in argv))
+    steps.append('exec 3>&1')
+    steps.append('err=$(%s)' % '; '.join(inner))
+    steps.append('rc=$?')
+    steps.append("printf '\\n%%s\\n%%s\\n' %s \"$err\"" % shlex.quote(tag))
+    steps.append('exit $rc')
     return '; '.join(steps)
+
+
+def split_output(stdout, stderr, tag):
+    """(stdout, stderr) of the command, from what the connection returned for a build_script script.
+
+    The command's stderr follows the last line holding ``tag``; what the connection itself wrote to stderr (ssh,
+    sudo) is added after it. Without the tag line (the script was cut short) all of stdout is the command's.
+    Both come back through normalise_output.
+    """
+    stdout = _TTY_LINE_END.sub('\n', stdout or '')
+    head, marker, tail = stdout.rpartition('\n%s\n' % tag)
+    if marker:
+        out, err = head, tail
+    else:
+        out, err = stdout, ''
+    err = '\n'.join(part for part in (normalise_output(err), normalise_output(stderr)) if part)
+    return normalise_output(out), err
 
 
 def shell_argv(cmd):

@@ -73,13 +73,16 @@ options:
     elements: int
     default: [0]
 notes:
-  - When the connection uses a terminal, text the command writes to stderr arrives in RV(stdout), interleaved with
-    its output, and RV(stderr) holds only what the connection itself said. The ssh connection uses one for a command
-    like this one unless pipelining is enabled (C(ANSIBLE_PIPELINING), C(ansible_pipelining)); with pipelining the
-    two stay apart, as with C(ansible.builtin.command). A caller that parses RV(stdout) strictly must tolerate extra
-    lines or send stderr away in O(cmd), such as C(pg_lsclusters --no-header 2>/dev/null).
+  - RV(stdout) and RV(stderr) stay apart even when the connection runs the command on a terminal, as the ssh
+    connection does unless pipelining is enabled. The command's stderr is held by the shell and sent after its
+    output, behind a random marker line the action removes. How the two were interleaved is not kept.
+  - With pipelining enabled (C(ANSIBLE_PIPELINING), C(ansible_pipelining)) the command never sees a terminal, as under
+    C(ansible.builtin.command). Without it the command's stdout may be a terminal, so give programs that page or
+    colour for a terminal the option against it, such as C(systemctl --no-pager).
   - Carriage returns a terminal adds at line ends are removed, as are trailing line ends, so RV(stdout) compares
     equal to what C(ansible.builtin.command) returns.
+  - What the connection itself writes to stderr (ssh, sudo) is added to RV(stderr); a message sudo writes on a
+    terminal can come first in RV(stdout).
   - Options that make a command act (C(creates), C(removes), C(stdin)) are not accepted; use
     C(ansible.builtin.command).
 seealso:
@@ -98,14 +101,19 @@ EXAMPLES = r"""
     argv: [readlink, -f, /opt/mastodon/current]
   register: current_release
 
-- name: Ask Postgres whether it is a standby, as postgres, keeping warnings out of stdout
+- name: Ask Postgres whether it is a standby, as postgres
   fediops.mastodon.read_command:
-    cmd: psql -XAtc 'SELECT pg_is_in_recovery()' 2>/dev/null
+    argv: [psql, -XAtc, SELECT pg_is_in_recovery()]
     env:
-      PGPORT: "5432"
+      PGPORT: "5433"
   become: true
   become_user: postgres
   register: in_recovery
+
+- name: Count the clusters, with a pipe
+  fediops.mastodon.read_command:
+    cmd: pg_lsclusters --no-header | wc -l
+  register: clusters
 """
 
 RETURN = r"""
@@ -120,9 +128,7 @@ rc:
   type: int
   sample: 0
 stdout:
-  description:
-    - What the command wrote to standard output, without trailing line ends.
-    - Holds stderr too when the connection used a terminal (see the notes).
+  description: What the command wrote to standard output, without trailing line ends.
   returned: always
   type: str
   sample: /opt/mastodon/releases/v4.3.2
@@ -133,7 +139,9 @@ stdout_lines:
   elements: str
   sample: [/opt/mastodon/releases/v4.3.2]
 stderr:
-  description: What the command wrote to standard error, without trailing line ends.
+  description:
+    - What the command wrote to standard error, without trailing line ends.
+    - Then what the connection wrote to stderr, if anything.
   returned: always
   type: str
   sample: ""
