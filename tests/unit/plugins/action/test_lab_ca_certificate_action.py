@@ -221,8 +221,10 @@ def encrypted_key():
 
 
 # An encrypted key would make openssl ask for its passphrase on the tty; it must fail at once instead.
-@pytest.mark.parametrize('content', ['not a key\n', encrypted_key()])
-def test_an_unreadable_key_fails_and_is_left_alone(paths, content):
+# The key is made in the test, not at collection: pytest-xdist's workers must collect the same parameters.
+@pytest.mark.parametrize('kind', ['garbage', 'encrypted'])
+def test_an_unreadable_key_fails_and_is_left_alone(paths, kind):
+    content = 'not a key\n' if kind == 'garbage' else encrypted_key()
     paths['key'].write_text(content)
     with pytest.raises(AnsibleActionFail, match='openssl cannot read the key'):
         make_action(task_args(paths)).run(task_vars={})
