@@ -17,7 +17,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.fediops.mastodon.plugins.module_utils.packages import (
-    ProbeError, decidable, missing_packages, parse_probe, probe_command, unique,
+    ProbeError, apt_arguments, decidable, missing_packages, option_conflicts, parse_probe, probe_command, unique,
 )
 
 display = Display()
@@ -28,9 +28,8 @@ ARGUMENT_SPEC = dict(
     cache_valid_time=dict(type='int'),
     install_recommends=dict(type='bool'),
     default_release=dict(type='str'),
+    update_cache_when_missing=dict(type='bool'),
 )
-# Passed on to apt only when the task sets them, so apt keeps its own defaults for the rest.
-APT_OPTIONS = ('update_cache', 'cache_valid_time', 'install_recommends', 'default_release')
 
 
 class ActionModule(ActionBase):
@@ -67,10 +66,11 @@ class ActionModule(ActionBase):
         if any(not name.strip() for name in names):
             raise AnsibleActionFail('name: an entry is empty (%s)' % ', '.join(repr(name) for name in names))
 
-        module_args = dict(name=list(names), state='present')
-        for option in APT_OPTIONS:
-            if self._task.args.get(option) is not None:
-                module_args[option] = args[option]
+        conflicts = option_conflicts(args)
+        if conflicts:
+            raise AnsibleActionFail('update_cache_when_missing refreshes the lists whenever apt runs; do not set %s'
+                                    ' with it' % ' or '.join(conflicts))
+        module_args = apt_arguments(names, args)
 
         # A name dpkg-query cannot judge (pin, release, wildcard, .deb) needs apt anyway: skip the probe then.
         if all(decidable(name) for name in names):

@@ -27,6 +27,13 @@ UNKNOWN = re.compile(r'^dpkg-query: no packages found matching (\S+)$')
 
 PROBE_FORMAT = r'${Package}\t${db:Status-Abbrev}\n'
 
+# ansible.builtin.apt's options the task may set; each is passed on only when the task sets it, so apt keeps its own
+# defaults for the rest.
+APT_OPTIONS = ('update_cache', 'cache_valid_time', 'install_recommends', 'default_release')
+# update_cache_when_missing refreshes the lists whenever apt runs at all: these would only second-guess it
+# (cache_valid_time would let apt skip the refresh of lists that look fresh, which is what the option is for).
+UPDATE_WHEN_MISSING_EXCLUDES = ('update_cache', 'cache_valid_time')
+
 
 class ProbeError(Exception):
     """The probe's answer cannot be trusted: the caller runs the module instead."""
@@ -95,6 +102,28 @@ def parse_probe(rc, stdout, stderr):
 def is_installed(statuses):
     """Installed only when every line dpkg printed for the name says so (conservative with several architectures)."""
     return bool(statuses) and all(status in INSTALLED for status in statuses)
+
+
+def apt_arguments(names, options):
+    """ansible.builtin.apt's arguments for the names, from the options the task set (unset ones are absent or None).
+
+    apt runs only when a package is missing (or the probe cannot tell), so update_cache_when_missing is simply
+    update_cache=true without cache_valid_time.
+    """
+    args = dict(name=list(names), state='present')
+    for option in APT_OPTIONS:
+        if options.get(option) is not None:
+            args[option] = options[option]
+    if options.get('update_cache_when_missing'):
+        args['update_cache'] = True
+    return args
+
+
+def option_conflicts(options):
+    """The options set together with update_cache_when_missing=true that it excludes, sorted; [] when none."""
+    if not options.get('update_cache_when_missing'):
+        return []
+    return sorted(option for option in UPDATE_WHEN_MISSING_EXCLUDES if options.get(option) is not None)
 
 
 def missing_packages(names, states):

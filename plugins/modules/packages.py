@@ -62,6 +62,14 @@ options:
       - Update the apt cache when it is older than this many seconds, as C(ansible.builtin.apt) does.
       - Only considered when apt runs.
     type: int
+  update_cache_when_missing:
+    description:
+      - Update the apt cache whenever apt runs, that is when the probe finds a package not installed (or cannot
+        tell), however fresh the lists look; a host that has every package asks no mirror.
+      - For packages the base image does not carry while its package lists, empty or old, look fresh to
+        O(cache_valid_time).
+      - The same as O(update_cache=true) without O(cache_valid_time); it cannot be combined with either.
+    type: bool
   install_recommends:
     description:
       - Whether apt installs recommended packages too; apt's own default (the host's apt configuration) when omitted.
@@ -85,6 +93,11 @@ EXAMPLES = r"""
     name: [postgresql-15, postgresql-contrib]
     update_cache: true
     cache_valid_time: 3600
+
+- name: Install the node exporter, refreshing the lists first only when it is missing
+  fediops.mastodon.packages:
+    name: prometheus-node-exporter
+    update_cache_when_missing: true
 
 - name: Install a newer nginx from backports, without recommends
   fediops.mastodon.packages:

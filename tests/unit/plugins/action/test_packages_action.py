@@ -112,6 +112,37 @@ def test_false_options_are_passed():
                                 'install_recommends': False}
 
 
+def test_update_cache_when_missing_runs_no_module_when_all_installed():
+    action = make_action({'name': ['prometheus-node-exporter', 'systemd-journal-remote'],
+                          'update_cache_when_missing': True},
+                         (0, 'prometheus-node-exporter\tii \nsystemd-journal-remote\tii \n', ''))
+    result = action.run(task_vars={})
+    assert result['changed'] is False
+    action._execute_module.assert_not_called()
+
+
+def test_update_cache_when_missing_refreshes_the_lists_when_one_is_missing():
+    action = make_action({'name': ['prometheus-node-exporter', 'systemd-journal-remote'],
+                          'update_cache_when_missing': 'yes', 'install_recommends': False},
+                         (1, 'prometheus-node-exporter\tii \n', UNKNOWN % 'systemd-journal-remote'))
+    result = action.run(task_vars={})
+    assert apt_args(action) == {'name': ['prometheus-node-exporter', 'systemd-journal-remote'], 'state': 'present',
+                                'install_recommends': False, 'update_cache': True}
+    assert result['packages'] == {'installed': ['prometheus-node-exporter'], 'missing': ['systemd-journal-remote']}
+
+
+def test_update_cache_when_missing_refreshes_when_the_probe_cannot_tell():
+    action = make_action({'name': ['nginx'], 'update_cache_when_missing': True}, (127, '', 'sh: dpkg-query: not found'))
+    action.run(task_vars={})
+    assert apt_args(action) == {'name': ['nginx'], 'state': 'present', 'update_cache': True}
+
+
+def test_update_cache_when_missing_false_changes_nothing():
+    action = make_action({'name': ['nginx'], 'update_cache_when_missing': False}, (0, 'nginx\trc \n', ''))
+    action.run(task_vars={})
+    assert apt_args(action) == {'name': ['nginx'], 'state': 'present'}
+
+
 @pytest.mark.parametrize('name', ['nginx=1.22.1-9', 'postgresql-*', 'nginx/bookworm-backports', '/tmp/x.deb'])
 def test_undecidable_name_runs_apt_without_probe(name):
     action = make_action({'name': ['curl', name]})
@@ -162,6 +193,9 @@ def test_duplicates_probed_once_but_given_to_apt_as_written():
     ({'name': ['nginx'], 'install_recommends': 'sometimes'}, 'install_recommends'),
     ({'name': ['nginx'], 'state': 'absent'}, 'state'),
     ({'name': ['nginx'], 'purge': True}, 'purge'),
+    ({'name': ['nginx'], 'update_cache_when_missing': 'often'}, 'update_cache_when_missing'),
+    ({'name': ['nginx'], 'update_cache_when_missing': True, 'update_cache': True}, 'do not set update_cache'),
+    ({'name': ['nginx'], 'update_cache_when_missing': True, 'cache_valid_time': 86400}, 'do not set cache_valid_time'),
 ])
 def test_bad_arguments_fail_naming_the_option(args, message):
     action = make_action(args)

@@ -121,6 +121,34 @@ def test_unrelated_stderr_noise_is_ignored_when_output_reads():
                    'sudo: unable to resolve host x\ndpkg-query: no packages found matching nosuch\n') == ['nosuch']
 
 
+def test_apt_arguments_pass_only_the_options_set():
+    assert packages.apt_arguments(('nginx', 'curl'), dict(update_cache=None, cache_valid_time=None)) == dict(
+        name=['nginx', 'curl'], state='present')
+    assert packages.apt_arguments(['nginx'], dict(update_cache=False, install_recommends=False,
+                                                  default_release='bookworm-backports')) == dict(
+        name=['nginx'], state='present', update_cache=False, install_recommends=False,
+        default_release='bookworm-backports')
+
+
+def test_update_cache_when_missing_is_update_cache_without_valid_time():
+    assert packages.apt_arguments(['nginx'], dict(update_cache_when_missing=True, install_recommends=False)) == dict(
+        name=['nginx'], state='present', install_recommends=False, update_cache=True)
+    assert packages.apt_arguments(['nginx'], dict(update_cache_when_missing=False)) == dict(
+        name=['nginx'], state='present')
+
+
+@pytest.mark.parametrize('options, conflicts', [
+    (dict(update_cache_when_missing=True), []),
+    (dict(update_cache_when_missing=True, update_cache=None, cache_valid_time=None), []),
+    (dict(update_cache_when_missing=True, update_cache=True), ['update_cache']),
+    (dict(update_cache_when_missing=True, update_cache=False, cache_valid_time=0), ['cache_valid_time', 'update_cache']),
+    (dict(update_cache_when_missing=False, update_cache=True, cache_valid_time=3600), []),
+    (dict(update_cache=True, cache_valid_time=3600), []),
+])
+def test_option_conflicts(options, conflicts):
+    assert packages.option_conflicts(options) == conflicts
+
+
 @pytest.mark.skipif(not shutil.which('dpkg-query'), reason='dpkg-query not installed here')
 def test_against_the_real_dpkg_query():
     cmd = packages.probe_command(['dpkg', 'fediops-no-such-package'])
