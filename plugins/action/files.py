@@ -36,7 +36,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = True
 
-    def _render(self, name, dest, task_vars):
+    def _render(self, name, dest, task_vars, template_vars=None):
         try:
             source = self._find_needle('templates', name)
         except AnsibleError as exc:
@@ -45,6 +45,7 @@ class ActionModule(ActionBase):
         searchpath = list(task_vars.get('ansible_search_path', [])) + [self._loader._basedir, os.path.dirname(source)]
         searchpath = [entry for path in searchpath for entry in (os.path.join(path, 'templates'), path)]
         variables = task_vars.copy()
+        variables.update(template_vars or {})
         if generate_ansible_template_vars is not None:
             variables.update(generate_ansible_template_vars(path=name, fullpath=source, dest_path=dest,
                                                             include_ansible_managed='ansible_managed' not in variables))
@@ -92,8 +93,13 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail('%s: give exactly one of content, template and src (got %s)'
                                         % (entry['dest'], ', '.join(given) or 'none'))
             entry = dict(entry)
+            template_vars = entry.pop('template_vars', None)
+            if template_vars is not None and 'template' not in given:
+                raise AnsibleActionFail('%s: template_vars is only for a template' % entry['dest'])
+            if template_vars is not None and not isinstance(template_vars, dict):
+                raise AnsibleActionFail('%s: template_vars must be a dictionary' % entry['dest'])
             if 'template' in given:
-                entry['content'] = self._render(entry.pop('template'), entry['dest'], task_vars)
+                entry['content'] = self._render(entry.pop('template'), entry['dest'], task_vars, template_vars)
             elif 'src' in given:
                 entry['content'] = self._read(entry.pop('src'))
             files.append(entry)

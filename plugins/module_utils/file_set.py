@@ -18,6 +18,8 @@ FILE_OPTIONS = dict(
     dest=dict(type='path', required=True),
     content=dict(type='str'),
     template=dict(type='str'),
+    # Read by the action plugin alone (variables for this file's template); the module never sees it.
+    template_vars=dict(type='dict'),
     src=dict(type='str'),
     mode=dict(type='str'),
     owner=dict(type='str'),

@@ -74,6 +74,13 @@ options:
       template:
         description: A Jinja2 template of the role's C(templates/), rendered on the controller with the task's variables.
         type: str
+      template_vars:
+        description:
+          - Variables for this file's O(files[].template) alone, on top of the task's (they win over a variable of
+            the same name). One template then serves several files of one task, as C(item) does in a loop of
+            C(ansible.builtin.template) tasks.
+          - Only with O(files[].template).
+        type: dict
       src:
         description: A text file on the controller (the role's C(files/), or an absolute path), sent as it is.
         type: str
@@ -147,6 +154,17 @@ EXAMPLES = r"""
       - {path: /etc/localtime, src: /usr/share/zoneinfo/Europe/Berlin}
     files:
       - {dest: /etc/timezone, content: "Europe/Berlin\n", mode: "0644"}
+
+- name: One drop-in per Sidekiq process, from one template (item as a loop would set it)
+  fediops.mastodon.files:
+    directories: "{{ processes | map('regex_replace', '^(.*)$', '/etc/systemd/system/sidekiq@\\1.service.d') | map('community.general.dict_kv', 'path') }}"
+    files: >-
+      {%- set out = [] -%}
+      {%- for process in processes -%}
+      {%-   set _ = out.append({'dest': '/etc/systemd/system/sidekiq@' ~ process ~ '.service.d/pool.conf',
+                                'template': 'pool.conf.j2', 'template_vars': {'item': process}, 'mode': '0644'}) -%}
+      {%- endfor -%}
+      {{ out }}
 """
 
 RETURN = r"""

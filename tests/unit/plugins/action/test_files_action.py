@@ -138,3 +138,35 @@ def test_nothing_to_do_returns_at_once():
     action._low_level_execute_command.assert_not_called()
     action._execute_module.assert_not_called()
     assert make_action({}).run(task_vars={})['changed'] is False
+
+
+def test_template_vars_render_one_template_per_file_and_win_over_the_task_variables(tmp_path):
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    template = tmp_path / 'pool.conf.j2'
+    template.write_text('[Service]\nEnvironment=QUEUE={{ item }} HOST={{ host }}\n')
+    args = dict(files=[dict(dest=str(tmp_path / ('%s.conf' % name)), template='pool.conf.j2', mode='0644',
+                            template_vars=dict(item=name)) for name in ('push', 'pull')])
+    action = make_action(args)
+    loader = DataLoader()
+    action._loader = loader
+    action._templar = Templar(loader=loader)
+    action._find_needle = MagicMock(return_value=str(template))
+    result = action.run(task_vars=dict(item='ignored', host='sidekiq1'))
+    assert result['changed'] is True
+    assert (tmp_path / 'push.conf').read_text() == '[Service]\nEnvironment=QUEUE=push HOST=sidekiq1\n'
+    assert (tmp_path / 'pull.conf').read_text() == '[Service]\nEnvironment=QUEUE=pull HOST=sidekiq1\n'
+    # template_vars never reach the module.
+    module_args = action._execute_module.call_args.kwargs['module_args']
+    assert all('template_vars' not in entry for entry in module_args['files'])
+
+
+@pytest.mark.parametrize('entry, message', [
+    (dict(content='x\n', template_vars=dict(item=1)), 'template_vars is only for a template'),
+    (dict(template='a.j2', template_vars=['item']), 'template_vars must be a dictionary'),
+])
+def test_template_vars_without_a_template_or_not_a_dictionary_is_refused(tmp_path, entry, message):
+    from ansible.errors import AnsibleActionFail
+    entry['dest'] = str(tmp_path / 'a.conf')
+    with pytest.raises(AnsibleActionFail, match=message):
+        make_action(dict(files=[entry])).run(task_vars={})

@@ -6,7 +6,7 @@ import time
 
 
 def _report(name):
-    with open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-mol-backup-%s.json" % name)) as handle:
+    with open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-mol-foundation-%s.json" % name)) as handle:
         return json.load(handle)
 
 
