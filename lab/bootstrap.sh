@@ -8,7 +8,8 @@
 #   - .venv/ with the pinned controller tooling (requirements-dev.txt)
 #   - the lab SSH key pair and certificate authority under $FEDIOPS_LAB_HOME
 #   - ansible-test's pip bootstrap stand-in (the real one is downloaded from an unreachable host)
-#   - the base image (lab/image/build.sh, rebuilt only when its recipe changes)
+#   - the base image (lab/image/build.sh, rebuilt only when its recipe changes), built while the steps after
+#     the CA run
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,34 +34,16 @@ host_packages=(
   # real servers the plugin unit tests start privately in temp dirs
   postgresql-15 pgbouncer redis-server
 )
+# The fixture's host-side test dependencies come in the same apt run (one package-list update on a bare machine).
+mapfile -t fixture_packages < <(bash "$repo_root/lab/fixture/tests/install-deps.sh" --list)
 missing=()
-for pkg in "${host_packages[@]}"; do
+for pkg in "${host_packages[@]}" "${fixture_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-# promtool (Debian's prometheus package) checks and unit-tests the monitoring role's alert rules
-# (tests/unit/roles/test_alert_rules.py). Only the binary is unpacked, into .cache/prometheus/: the
-# controller must not run a Prometheus server, which installing the package would start.
-promtool="$repo_root/.cache/prometheus/promtool"
-if [ ! -x "$promtool" ]; then
-  log "unpacking promtool from Debian's prometheus package into .cache/prometheus/"
-  deb_dir=$(mktemp -d)
-  # apt downloads as _apt when it can write there; as root it warns and downloads anyway.
-  chown _apt "$deb_dir" 2>/dev/null || true
-  if ! (cd "$deb_dir" && apt-get download -qq prometheus 2>/dev/null); then
-    apt-get update -qq
-    (cd "$deb_dir" && apt-get download -qq prometheus)
-  fi
-  mkdir -p "$repo_root/.cache/prometheus"
-  dpkg-deb --fsys-tarfile "$deb_dir"/prometheus_*.deb | tar -x -O ./usr/bin/promtool >"$promtool.tmp"
-  chmod 0755 "$promtool.tmp"
-  mv "$promtool.tmp" "$promtool"
-  rm -rf "$deb_dir"
 fi
 
 # crun (podman's default) refuses this host's hybrid cgroup hierarchy; the hard limit for
@@ -87,15 +70,6 @@ if [ "$(sysctl -n fs.inotify.max_user_instances)" -lt 1024 ]; then
   sysctl -q -w fs.inotify.max_user_instances=1024
 fi
 
-req_hash=$(sha256sum "$repo_root/requirements-dev.txt" | cut -c1-16)
-if [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
-  log "creating $venv from requirements-dev.txt"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q -r "$repo_root/requirements-dev.txt"
-  echo "$req_hash" >"$venv/.requirements-hash"
-fi
-
 mkdir -p "$FEDIOPS_LAB_HOME/ssh"
 chmod 700 "$FEDIOPS_LAB_HOME/ssh"
 if [ ! -f "$FEDIOPS_LAB_HOME/ssh/id_ed25519" ]; then
@@ -115,6 +89,49 @@ if [ ! -f "$FEDIOPS_LAB_HOME/ca/ca.crt" ]; then
     -keyout "$FEDIOPS_LAB_HOME/ca/ca.key" -out "$FEDIOPS_LAB_HOME/ca/ca.crt" 2>/dev/null
 fi
 
+# The base image builds (debootstrap, then the lab's packages in a chroot: mostly downloads) while this
+# machine's tooling installs below; both are needed before `make lab` creates a container. Its output is
+# prefixed [image]; a failure fails bootstrap at wait_image.
+"$repo_root/lab/image/build.sh" &
+image_pid=$!
+# A later step that fails still lets the build finish (and unmount its chroot) before bootstrap exits.
+trap 'wait "$image_pid" 2>/dev/null || true' EXIT
+wait_image() {
+  if ! wait "$image_pid"; then
+    echo "bootstrap: the base image build failed (lab/image/build.sh; its output is above)" >&2
+    exit 1
+  fi
+}
+
+# promtool (Debian's prometheus package) checks and unit-tests the monitoring role's alert rules
+# (tests/unit/roles/test_alert_rules.py). Only the binary is unpacked, into .cache/prometheus/: the
+# controller must not run a Prometheus server, which installing the package would start.
+promtool="$repo_root/.cache/prometheus/promtool"
+if [ ! -x "$promtool" ]; then
+  log "unpacking promtool from Debian's prometheus package into .cache/prometheus/"
+  deb_dir=$(mktemp -d)
+  # apt downloads as _apt when it can write there; as root it warns and downloads anyway.
+  chown _apt "$deb_dir" 2>/dev/null || true
+  if ! (cd "$deb_dir" && apt-get download -qq prometheus 2>/dev/null); then
+    apt-get update -qq
+    (cd "$deb_dir" && apt-get download -qq prometheus)
+  fi
+  mkdir -p "$repo_root/.cache/prometheus"
+  dpkg-deb --fsys-tarfile "$deb_dir"/prometheus_*.deb | tar -x -O ./usr/bin/promtool >"$promtool.tmp"
+  chmod 0755 "$promtool.tmp"
+  mv "$promtool.tmp" "$promtool"
+  rm -rf "$deb_dir"
+fi
+
+req_hash=$(sha256sum "$repo_root/requirements-dev.txt" | cut -c1-16)
+if [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
+  log "creating $venv from requirements-dev.txt"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q -r "$repo_root/requirements-dev.txt"
+  echo "$req_hash" >"$venv/.requirements-hash"
+fi
+
 # ansible-test bootstraps pip in each venv it makes by downloading get-pip.py; this stand-in
 # does the same offline. ensurepip runs in its own process: called in-process it sets
 # PIP_CONFIG_FILE=/dev/null, and the following pip would lose /etc/pip.conf's CA bundle.
@@ -127,8 +144,8 @@ for version in 24_2 24_3 25_0 25_1; do
   fi
 done
 
-# The Mastodon-interface fixture's own tests run on the controller.
+# The Mastodon-interface fixture's own tests run on the controller (its packages came with the host's above).
 bash "$repo_root/lab/fixture/tests/install-deps.sh" >/dev/null
 
-"$repo_root/lab/image/build.sh"
+wait_image
 log "ready"
