@@ -1,4 +1,5 @@
-"""The fediops Sidekiq exporter on mon1, reading the persistent Redis (after the containers were restarted).
+"""The fediops Sidekiq exporter on mon1, reading the persistent Redis (after the containers were restarted), with the
+fleet's own Sidekiq processes stopped for these checks (the fixture `sidekiq_stopped`) and started again after.
 
 Jobs are pushed the way Sidekiq does (SADD queues, LPUSH queue:<name>) with `enqueued_at` in both formats -
 Sidekiq <= 7 float seconds on one queue, Sidekiq 8 integer milliseconds on another - with known ages, and a
@@ -46,8 +47,47 @@ def metrics(lab_host, lab_addresses):
     return out
 
 
+SIDEKIQ_UNITS = "'mastodon-sidekiq@*.service'"
+AUTOSCALER = "fediops-sidekiq-autoscaler.service"
+POOLS = ("default", "ingress", "scheduler", "push", "pull", "mailers")
+
+
 @pytest.fixture(scope="module")
-def pushed(redis_cli, lab_host, lab_addresses):
+def sidekiq_stopped(lab_host, lab_addresses, lab_groups):
+    """The fleet's own Sidekiq processes (and the autoscaler, which would start them again) stopped for the module,
+    so the exporter sees only the test's jobs and heartbeat; started again after. Waits until the exporter reports
+    no process in any pool (a cleanly stopped Sidekiq removes its heartbeat)."""
+    hosts = [h for h in lab_groups.get("sidekiq", []) + lab_groups.get("sidekiq_burst", []) if h in lab_addresses]
+    mon1 = lab_host("mon1")
+    autoscaler_was_active = mon1.run("systemctl is-active --quiet %s", AUTOSCALER).rc == 0
+    stopped = {}
+    try:
+        mon1.check_output("systemctl stop %s", AUTOSCALER)
+        for name in hosts:
+            out = lab_host(name).check_output(
+                "systemctl list-units --type=service --state=active --plain --no-legend %s" % SIDEKIQ_UNITS)
+            stopped[name] = [line.split()[0] for line in out.splitlines() if line.strip()]
+            if stopped[name]:
+                lab_host(name).check_output("systemctl stop" + " %s" * len(stopped[name]), *stopped[name])
+        deadline = time.time() + 90
+        while True:
+            found = metrics(lab_host, lab_addresses)
+            left = {p: found.get(("fediops_sidekiq_pool_processes", 'pool="%s"' % p)) for p in POOLS}
+            if not any(left.values()):
+                break
+            assert time.time() < deadline, "the exporter still reports Sidekiq processes after they stopped: %s" % left
+            time.sleep(2)
+        yield stopped
+    finally:
+        for name, units in stopped.items():
+            if units:
+                lab_host(name).run("systemctl start" + " %s" * len(units), *units)
+        if autoscaler_was_active:
+            mon1.run("systemctl start %s", AUTOSCALER)
+
+
+@pytest.fixture(scope="module")
+def pushed(redis_cli, lab_host, lab_addresses, sidekiq_stopped):
     before = metrics(lab_host, lab_addresses)
     now = time.time()
     sk7 = {"class": "ActivityPub::ProcessingWorker", "queue": SK7_QUEUE, "jid": "fediopsexp7",

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-# Each instance of this scenario (molecule/foundation/inventory.yml and the lab's group_vars): host -> {name: port}.
+# Each instance of this scenario (molecule/fleet/inventory.yml and the lab's group_vars): host -> {name: port}.
 INSTANCES = {"redis-cache": {"cache": 6380, "persistent-replica": 6381}, "redis-persistent": {"persistent": 6379}}
 
 # ---- Exporters (issue 13): read an exporter's text exposition from a lab host ----

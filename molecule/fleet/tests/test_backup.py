@@ -1,12 +1,20 @@
-"""pgBackRest after a full backup and a restore drill (molecule side_effect)."""
+"""pgBackRest after a full backup and a restore drill (side_effect_foundation.yml)."""
 import json
 import os
 import re
 import time
 
+import yaml
+
+
+SCENARIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
 
 def _report(name):
-    with open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-mol-foundation-%s.json" % name)) as handle:
+    # side_effect_foundation.yml writes $TMPDIR/fediops-<lab_name>-<name>.json; lab_name is the scenario inventory's.
+    with open(os.path.join(SCENARIO, "inventory.yml")) as handle:
+        lab_name = yaml.safe_load(handle)["all"]["vars"]["lab_name"]
+    with open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "fediops-%s-%s.json" % (lab_name, name))) as handle:
         return json.load(handle)
 
 
