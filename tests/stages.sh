@@ -6,8 +6,8 @@
 # A stage written `background:<a>,<b>,...` starts the targets a, b, ... one after another in a background lane
 # and goes straight on to the next stage. Why: the molecule scenarios leave much of this 2-core machine idle
 # (containers waiting on health checks, timed load phases, cooldowns), and the lint, sanity and unit stages only
-# need CPU. The lane runs at the lowest CPU and I/O priority (nice 19, ionice idle), so it takes only what the
-# scenarios leave: their containers and controllers keep the machine whenever they want it. Its output goes to
+# need CPU. The lane runs at the lowest CPU and I/O priority (SCHED_IDLE, nice 19, ionice idle), so it takes only
+# what the scenarios leave: their containers and controllers preempt it whenever they want the CPU. Its output goes to
 # .cache/stage-logs/background.log and is printed once the foreground stages end; its stages are in the table
 # like the others, and a failure there fails the run. The whole run waits for it.
 set -uo pipefail
@@ -72,10 +72,10 @@ for stage in "$@"; do
     background:*)
       bg_stages=${stage#background:}
       mkdir -p "$logdir"
-      echo "=== background lane: ${bg_stages//,/ } (nice 19, ionice idle; log $logdir/background.log) ==="
+      echo "=== background lane: ${bg_stages//,/ } (SCHED_IDLE, nice 19, ionice idle; log $logdir/background.log) ==="
       bg_t0=$(date +%s)
       # shellcheck disable=SC2046
-      nice -n 19 ionice -c 3 bash "$0" --lane "$logdir/background.results" $(tr ',' ' ' <<<"$bg_stages") \
+      chrt --idle 0 nice -n 19 ionice -c 3 bash "$0" --lane "$logdir/background.results" $(tr ',' ' ' <<<"$bg_stages") \
         >"$logdir/background.log" 2>&1 </dev/null &
       bg_pid=$!
       continue ;;

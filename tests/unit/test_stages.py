@@ -9,7 +9,7 @@ MAKEFILE = """\
 fast:
 \t@echo "fast ran"; date +%s.%N > fast.at
 slow:
-\t@sleep 1; echo "slow ran at nice $$(nice)"; date +%s.%N > slow.at
+\t@sleep 1; echo "slow ran at nice $$(nice), $$(chrt -p $$$$ | head -1)"; date +%s.%N > slow.at
 broken:
 \t@echo "broken says why"; exit 3
 """
@@ -28,6 +28,7 @@ def test_the_background_lane_runs_beside_the_foreground_at_nice_19_and_is_waited
     # The foreground stage did not wait for the background one, and the run waited for both.
     assert float((tmp_path / 'fast.at').read_text()) < float((tmp_path / 'slow.at').read_text())
     assert 'slow ran at nice 19' in result.stdout
+    assert 'scheduling policy: SCHED_IDLE' in result.stdout
     table = result.stdout.split('=== stage times')[1]
     for row in ('fast ', 'slow (background)', 'background lane, wall', '(passed)'):
         assert row in table, table
