@@ -30,7 +30,7 @@ def test_the_background_lane_runs_beside_the_foreground_at_nice_19_and_is_waited
     assert 'slow ran at nice 19' in result.stdout
     assert 'scheduling policy: SCHED_IDLE' in result.stdout
     table = result.stdout.split('=== stage times')[1]
-    for row in ('fast ', 'slow (background)', 'background lane, wall', '(passed)'):
+    for row in ('fast ', 'slow (background)', 'background lane (its wall)', '(passed)'):
         assert row in table, table
 
 
