@@ -12,6 +12,8 @@ slow:
 \t@sleep 1; echo "slow ran at nice $$(nice), $$(chrt -p $$$$ | head -1)"; date +%s.%N > slow.at
 broken:
 \t@echo "broken says why"; exit 3
+molecule-standin:
+\t@echo "molecule-standin ran at nice $$(nice), $$(chrt -p $$$$ | head -1)"
 """
 
 
@@ -48,3 +50,11 @@ def test_a_foreground_failure_still_reports_the_background_lane(tmp_path):
     assert result.returncode == 2
     assert 'slow ran at nice 19' in result.stdout
     assert 'FAILED at broken' in result.stdout
+
+
+def test_a_molecule_stage_in_the_lane_runs_at_normal_priority(tmp_path):
+    result = run_stages(tmp_path, 'background:slow,molecule-standin', 'fast')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'slow ran at nice 19' in result.stdout
+    assert 'molecule-standin ran at nice 0' in result.stdout
+    assert 'scheduling policy: SCHED_OTHER' in result.stdout.split('molecule-standin ran')[1]
