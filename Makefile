@@ -13,7 +13,7 @@ endif
 SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 S ?=
 
-.PHONY: fixture-artifacts help bootstrap lab lab-create lab-converge lab-first-backup lab-exercises lab-down lab-health molecule-lanes molecule-background molecule-foreground check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
+.PHONY: fixture-artifacts help bootstrap lab lab-create lab-converge lab-first-backup lab-exercises lab-down lab-health molecule-lanes check lint yamllint ansible-lint unit fixture-test sanity molecule molecule-all build test
 
 help:
 	@echo "make lab        bootstrap this machine, create the lab, converge playbooks/site.yml, print health"
@@ -95,16 +95,6 @@ LANES ?= 1
 molecule-lanes: bootstrap fixture-artifacts
 	@bash tests/molecule_lanes.sh $(LANES) $(SCENARIOS)
 
-# `make test` splits the scenarios: BACKGROUND_SCENARIOS run in the background lane once its static stages are done,
-# beside the rest (the fleet's side effects, which wait on cooldowns and timed load phases much of the time); each
-# half has its own log directory and time table.
-BACKGROUND_SCENARIOS ?= postgresql
-molecule-background: bootstrap fixture-artifacts
-	@FEDIOPS_MOLECULE_LOGDIR=$(CURDIR)/.cache/molecule-logs/background bash tests/molecule_lanes.sh 1 $(BACKGROUND_SCENARIOS)
-
-molecule-foreground: bootstrap fixture-artifacts
-	@bash tests/molecule_lanes.sh $(LANES) $(filter-out $(BACKGROUND_SCENARIOS),$(SCENARIOS))
-
 build: bootstrap
 	@rm -rf .cache/build && mkdir -p .cache/build
 	ansible-galaxy collection build --force --output-path .cache/build .
@@ -112,7 +102,7 @@ build: bootstrap
 
 # Each stage timed; the table of stage times and the total ends the log (also on failure).
 # ansible-lint, sanity, unit, fixture-test and build run in a background lane at the lowest priority beside the
-# fleet scenario, in the CPU time it leaves idle (tests/stages.sh says how), then the postgresql scenario at normal
-# priority; yamllint first, as it takes seconds and catches the commonest slip.
+# molecule scenarios, in the CPU time the scenarios leave idle (tests/stages.sh says how); yamllint first, as it
+# takes seconds and catches the commonest slip.
 test: bootstrap
-	@bash tests/stages.sh yamllint fixture-artifacts background:ansible-lint,sanity,unit,fixture-test,build,molecule-background molecule-foreground
+	@bash tests/stages.sh yamllint fixture-artifacts background:ansible-lint,sanity,unit,fixture-test,build molecule-lanes

@@ -6,11 +6,8 @@
 # A stage written `background:<a>,<b>,...` starts the targets a, b, ... one after another in a background lane
 # and goes straight on to the next stage. Why: the molecule scenarios leave much of this 2-core machine idle
 # (containers waiting on health checks, timed load phases, cooldowns), and the lint, sanity and unit stages only
-# need CPU. A make target in the lane runs at the lowest CPU and I/O priority (SCHED_IDLE, nice 19, ionice idle),
-# so it takes only what the scenarios leave: their containers and controllers preempt it whenever they want the CPU.
-# A stage whose name starts with `molecule` (a scenario, or a make target running scenarios) runs in the lane at normal
-# priority: a scenario's controller drives load and samples timings (the failover test's write gap), which a
-# starved SCHED_IDLE process would distort. Its output goes to
+# need CPU. The lane runs at the lowest CPU and I/O priority (SCHED_IDLE, nice 19, ionice idle), so it takes only
+# what the scenarios leave: their containers and controllers preempt it whenever they want the CPU. Its output goes to
 # .cache/stage-logs/background.log and is printed once the foreground stages end; its stages are in the table
 # like the others, and a failure there fails the run. The whole run waits for it.
 set -uo pipefail
@@ -43,17 +40,15 @@ finish_background() {
   return "$rc"
 }
 
-# Run one stage in this shell, its command prefixed by the words after the stage (a priority wrapper); the time
-# it took is left in last_secs.
+# Run one stage in this shell; with $1 = --results FILE, append "<stage> <seconds>" to FILE as well.
 run_stage() {
   local stage=$1 t0 rc
-  shift
   echo "=== stage $stage ==="
   t0=$(date +%s)
   # A stage is a make target, or molecule:<scenario> for one scenario.
   case $stage in
-    molecule:*) "$@" molecule test -s "${stage#molecule:}"; rc=$? ;;
-    *) "$@" make --no-print-directory "$stage"; rc=$? ;;
+    molecule:*) molecule test -s "${stage#molecule:}"; rc=$? ;;
+    *) make --no-print-directory "$stage"; rc=$? ;;
   esac
   last_secs=$(( $(date +%s) - t0 ))
   return "$rc"
@@ -66,10 +61,7 @@ if [ "${1:-}" = "--lane" ]; then
   : >"$results"
   lane_t0=$(date +%s)
   for stage in "$@"; do
-    case $stage in
-      molecule*) run_stage "$stage"; rc=$? ;;
-      *) run_stage "$stage" chrt --idle 0 nice -n 19 ionice -c 3; rc=$? ;;
-    esac
+    run_stage "$stage"; rc=$?
     echo "$stage $last_secs" >>"$results"
     if [ "$rc" -ne 0 ]; then echo "=== background stage $stage FAILED, rc $rc ==="; break; fi
   done
@@ -83,10 +75,10 @@ for stage in "$@"; do
     background:*)
       bg_stages=${stage#background:}
       mkdir -p "$logdir"
-      echo "=== background lane: ${bg_stages//,/ } (make targets at SCHED_IDLE, nice 19, ionice idle; molecule* at normal priority; log $logdir/background.log) ==="
+      echo "=== background lane: ${bg_stages//,/ } (SCHED_IDLE, nice 19, ionice idle; log $logdir/background.log) ==="
       bg_t0=$(date +%s)
       # shellcheck disable=SC2046
-      bash "$0" --lane "$logdir/background.results" $(tr ',' ' ' <<<"$bg_stages") \
+      chrt --idle 0 nice -n 19 ionice -c 3 bash "$0" --lane "$logdir/background.results" $(tr ',' ' ' <<<"$bg_stages") \
         >"$logdir/background.log" 2>&1 </dev/null &
       bg_pid=$!
       continue ;;

@@ -12,8 +12,6 @@ slow:
 \t@sleep 1; echo "slow ran at nice $$(nice), $$(chrt -p $$$$ | head -1)"; date +%s.%N > slow.at
 broken:
 \t@echo "broken says why"; exit 3
-molecule-standin:
-\t@echo "molecule-standin ran at nice $$(nice), $$(chrt -p $$$$ | head -1)"
 """
 
 
@@ -50,14 +48,3 @@ def test_a_foreground_failure_still_reports_the_background_lane(tmp_path):
     assert result.returncode == 2
     assert 'slow ran at nice 19' in result.stdout
     assert 'FAILED at broken' in result.stdout
-
-
-def test_a_molecule_stage_in_the_lane_keeps_the_priority_the_run_has(tmp_path):
-    # "Not lowered": the stage runs at the priority of whoever started the run (this test may itself run in a
-    # lowered lane, as in `make test`).
-    result = run_stages(tmp_path, 'background:slow,molecule-standin', 'fast')
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert 'slow ran at nice 19' in result.stdout
-    assert 'molecule-standin ran at nice %d,' % os.nice(0) in result.stdout
-    policy = {os.SCHED_OTHER: 'SCHED_OTHER', os.SCHED_IDLE: 'SCHED_IDLE', os.SCHED_BATCH: 'SCHED_BATCH'}[os.sched_getscheduler(0)]
-    assert 'scheduling policy: %s' % policy in result.stdout.split('molecule-standin ran')[1]
