@@ -1,44 +1,12 @@
 """The Redis exporter (issue 13): one per Redis host, scraping each instance on demand
 (/scrape?target=redis://<address>:<port>) as the monitoring ACL user; mon1 may scrape it, edge-eu may not.
 """
-import re
-
 import pytest
+
+from exposition import only, scrape
 
 # Each instance of this scenario (molecule/fleet/inventory.yml and the lab's group_vars): host -> {name: port}.
 INSTANCES = {"redis-cache": {"cache": 6380, "persistent-replica": 6381}, "redis-persistent": {"persistent": 6379}}
-
-# ---- Exporters (issue 13): read an exporter's text exposition from a lab host ----
-_FETCH = (
-    "import sys,urllib.request\n"
-    "try:\n"
-    "    print(urllib.request.urlopen(sys.argv[1], timeout=15).read().decode())\n"
-    "except Exception as e:\n"
-    "    print('fetch failed: %s' % e); sys.exit(1)\n"
-)
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def scrape(host, url):
-    """{metric name: {frozenset of (label, value): value}} of `url` fetched from `host`; fails when it does not answer."""
-    result = host.run("python3 -c %s %s", _FETCH, url)
-    assert result.rc == 0, "%s did not answer: %s" % (url, (result.stdout + result.stderr).strip()[-400:])
-    found = {}
-    for line in result.stdout.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        series, value = line.rsplit(" ", 1)
-        name, _, labels = series.partition("{")
-        found.setdefault(name, {})[frozenset(_LABEL.findall(labels))] = float(value)
-    assert found, "%s answered no series" % url
-    return found
-
-
-def only(metrics, name):
-    """The value of the single series of `name` (missing or several: the test fails)."""
-    series = metrics.get(name, {})
-    assert len(series) == 1, "%s: expected one series, got %s" % (name, series)
-    return list(series.values())[0]
 
 
 @pytest.mark.parametrize("server,name,port", [(h, n, p) for h, ports in INSTANCES.items() for n, p in ports.items()])

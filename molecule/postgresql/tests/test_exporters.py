@@ -5,46 +5,15 @@ pgbouncer1; web1 (an application host) is refused by the firewall. Which server 
 of the running clusters.
 """
 import os
-import re
 
 import pytest
 import yaml
 
+from exposition import only, scrape
+
 with open(os.path.join(os.path.dirname(__file__), "..", "..", "..", "inventories", "lab", "group_vars", "all",
                        "secrets.yml")) as _handle:
     LAB_MONITOR_PASSWORD = yaml.safe_load(_handle)["postgresql_monitor_password"]
-
-# ---- Exporters (issue 13): read an exporter's text exposition from a lab host ----
-_FETCH = (
-    "import sys,urllib.request\n"
-    "try:\n"
-    "    print(urllib.request.urlopen(sys.argv[1], timeout=15).read().decode())\n"
-    "except Exception as e:\n"
-    "    print('fetch failed: %s' % e); sys.exit(1)\n"
-)
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def scrape(host, url):
-    """{metric name: {frozenset of (label, value): value}} of `url` fetched from `host`; fails when it does not answer."""
-    result = host.run("python3 -c %s %s", _FETCH, url)
-    assert result.rc == 0, "%s did not answer: %s" % (url, (result.stdout + result.stderr).strip()[-400:])
-    found = {}
-    for line in result.stdout.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        series, value = line.rsplit(" ", 1)
-        name, _, labels = series.partition("{")
-        found.setdefault(name, {})[frozenset(_LABEL.findall(labels))] = float(value)
-    assert found, "%s answered no series" % url
-    return found
-
-
-def only(metrics, name):
-    """The value of the single series of `name` (missing or several: the test fails)."""
-    series = metrics.get(name, {})
-    assert len(series) == 1, "%s: expected one series, got %s" % (name, series)
-    return list(series.values())[0]
 
 
 @pytest.fixture(scope="module")
