@@ -34,8 +34,7 @@ its inventory overlay): it copies itself to an application host, starts the load
 and, for both, the machine's load average. Figures are printed, not judged (tests judge correctness).
 
     python3 bench/switchover.py --lab --switchovers 5
-    python3 bench/switchover.py --lab -i inventories/lab -i molecule/postgresql/inventory.yml \\
-        --limit db1,db2,pgbouncer1,web1,mon1 --host-loss
+    python3 bench/switchover.py --lab --host-loss
 """
 import argparse
 import json

@@ -19,7 +19,7 @@ scenarios=("$@")
 logdir=${FEDIOPS_MOLECULE_LOGDIR:-$PWD/.cache/molecule-logs}
 mkdir -p "$logdir"
 
-declare -A weight=([fleet]=45 [postgresql]=14)
+declare -A weight=([fleet]=50)
 
 # Deal the scenarios out: heaviest first, to the lane with the least weight.
 mapfile -t ordered < <(for s in "${scenarios[@]}"; do echo "${weight[$s]:-5} $s"; done | sort -k1,1nr -k2 | awk '{print $2}')

@@ -164,7 +164,11 @@ def test_web_answers_as_v1_and_is_back_on_the_edge(lab_host, lab_addresses, name
     assert not re.search(r"%s:\d+[^;]*\bdown\b" % re.escape(lab_addresses[name]), upstreams), upstreams
 
 
-def test_no_secret_appears_in_the_log_of_site_upgrade_and_rollback(no_secret_in_log):
-    """site.yml (converge), upgrade.yml (refused, run, re-run) and rollback.yml, all with -v --diff (molecule.yml)."""
+def test_no_secret_appears_in_the_log_of_site_upgrade_rollback_switchovers_and_failover(no_secret_in_log):
+    """site.yml (converge), upgrade.yml (refused, run, re-run), rollback.yml, and the data tier's side effect
+    (switchover.yml, failover.yml, the rebuild's converge), all with -v --diff (molecule.yml)."""
     no_secret_in_log(["mastodon_config : Write the environment file",
-                      "PLAY [Upgrade - gate, database side", "PLAY [Rollback - find the release to go back to"])
+                      "PLAY [Upgrade - gate, database side", "PLAY [Rollback - find the release to go back to",
+                      "postgresql : Keep the replication password where the streaming client finds it",
+                      "PLAY [Switchover - hand the writes over while PgBouncer holds them]",
+                      "PLAY [Failover - promote the standby"])
