@@ -18,8 +18,6 @@ import os
 import re
 import shlex
 
-from ansible.module_utils.urls import open_url
-
 KIND_PATTERNS = [
     ('web', re.compile(r'^mastodon-web(@[^.]*)?\.service$')),
     ('streaming', re.compile(r'^mastodon-streaming@[^.]+\.service$')),
@@ -145,6 +143,11 @@ def ask_web_version(base_url, host_header=None, timeout=5):
     headers = {'Accept': 'application/json', 'X-Forwarded-Proto': 'https'}
     if host_header:
         headers['Host'] = host_header
+    # Imported here, not at the top: the fleet filter plugin imports this file on the controller, and every Ansible
+    # worker that resolves any fediops filter imports every filter file of the collection; the HTTP client's
+    # imports cost each of them about 40 ms (issue 15).
+    from ansible.module_utils.urls import open_url
+
     try:
         answer = open_url(url, headers=headers, timeout=timeout, follow_redirects='none', validate_certs=False)
         return str(json.loads(answer.read())['version']), None, 'GET ' + url
