@@ -61,6 +61,9 @@ def connection_vars(inventory_vars, environ=None):
 
 class VarsModule(BaseVarsPlugin):
     REQUIRES_ENABLED = True
+    # No state between calls: one instance serves the whole run (otherwise the loader makes a new one per call,
+    # and it is called for every task and host).
+    is_stateless = True
 
     def get_vars(self, loader, path, entities, cache=True):
         super(VarsModule, self).get_vars(loader, path, entities)
