@@ -90,7 +90,8 @@ def release_plan(stdout, base_path, version, checksum, env_file, keep):
     """Which of the role's steps can change anything on this host.
 
     installed: the release is unpacked from the artifact with this checksum (copy and unpack can be skipped);
-    env_linked: its .env.production already points at env_file; active: ``current`` is this release; prune: more releases than ``keep`` will be there, so the module must choose what goes;
+    env_linked: its .env.production already points at env_file; active: ``current`` is this release;
+    prune: more releases than ``keep`` will be there, so the module must choose what goes;
     releases: the release names after this run's install (before any prune); artifacts: the artifacts held."""
     found = parse_probe(stdout, base_path)
     installed = found['releases'].get(version) == _sha256(checksum) and bool(_sha256(checksum))
