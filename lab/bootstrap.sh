@@ -2,14 +2,14 @@
 # Prepare this machine to run the fediops lab and test suite. Idempotent: every step checks
 # before it acts, so `make lab` and `make test` call it unconditionally.
 #
-#   - Debian packages: podman, runc, debootstrap (+ a few CLI tools the tests use)
+#   - Debian packages: podman, runc, mmdebstrap, then (while the image builds) the controller's tools
 #   - /etc/containers/containers.conf.d/fediops.conf: runc runtime and ulimits this host allows
 #   - promtool, unpacked from Debian's prometheus package into .cache/prometheus/ (no server installed)
 #   - .venv/ with the pinned controller tooling (requirements-dev.txt)
 #   - the lab SSH key pair and certificate authority under $FEDIOPS_LAB_HOME
 #   - ansible-test's pip bootstrap stand-in (the real one is downloaded from an unreachable host)
 #   - the base image (lab/image/build.sh, rebuilt only when its recipe changes), built while the steps after
-#     the CA run
+#     the CA run (the controller's packages, promtool, the venv)
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,10 +23,15 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-host_packages=(
-  # the lab substrate
-  podman runc debootstrap containernetworking-plugins golang-github-containernetworking-plugin-dnsname
-  openssh-client make git curl openssl
+# Two apt runs, so the base image (the longest step on a bare machine) starts as early as it can: first what the
+# image build and the lab's containers need, then, while the image builds, the controller's tools. (The image's
+# packages go into its own tree with its own apt, so the two do not contend for the host's dpkg lock.)
+substrate_packages=(
+  podman runc mmdebstrap containernetworking-plugins golang-github-containernetworking-plugin-dnsname openssl
+  openssh-client
+)
+controller_packages=(
+  make git curl python3-venv
   # ansible.posix.synchronize (the autoscaler role copies the collection and its wheels to the monitoring host)
   rsync
   # test and bench tools run from the controller
@@ -34,17 +39,20 @@ host_packages=(
   # real servers the plugin unit tests start privately in temp dirs
   postgresql-15 pgbouncer redis-server
 )
-# The fixture's host-side test dependencies come in the same apt run (one package-list update on a bare machine).
+# The fixture's host-side test dependencies come in the second apt run.
 mapfile -t fixture_packages < <(bash "$repo_root/lab/fixture/tests/install-deps.sh" --list)
-missing=()
-for pkg in "${host_packages[@]}" "${fixture_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+lists_updated=false
+install_missing() {
+  local pkg missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
   log "installing Debian packages: ${missing[*]}"
-  apt-get update -qq
+  if [ "$lists_updated" = false ]; then apt-get update -qq; lists_updated=true; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+}
+install_missing "${substrate_packages[@]}"
 
 # crun (podman's default) refuses this host's hybrid cgroup hierarchy; the hard limit for
 # open files/processes here is 20000, below podman's default request.
@@ -89,7 +97,7 @@ if [ ! -f "$FEDIOPS_LAB_HOME/ca/ca.crt" ]; then
     -keyout "$FEDIOPS_LAB_HOME/ca/ca.key" -out "$FEDIOPS_LAB_HOME/ca/ca.crt" 2>/dev/null
 fi
 
-# The base image builds (debootstrap, then the lab's packages in a chroot: mostly downloads) while this
+# The base image builds (mmdebstrap: mostly downloads and dpkg) while this
 # machine's tooling installs below; both are needed before `make lab` creates a container. Its output is
 # prefixed [image]; a failure fails bootstrap at wait_image.
 "$repo_root/lab/image/build.sh" &
@@ -102,6 +110,8 @@ wait_image() {
     exit 1
   fi
 }
+
+install_missing "${controller_packages[@]}" "${fixture_packages[@]}"
 
 # promtool (Debian's prometheus package) checks and unit-tests the monitoring role's alert rules
 # (tests/unit/roles/test_alert_rules.py). Only the binary is unpacked, into .cache/prometheus/: the
