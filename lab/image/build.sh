@@ -82,23 +82,30 @@ for unit in systemd-remount-fs.service getty@tty1.service console-getty.service 
   chroot "$rootfs" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
 
-# Every container gets its own machine-id and SSH host keys at first boot.
+# Every container gets its own machine-id and SSH host key at first boot. One ed25519 key, not ssh-keygen -A's three:
+# thirteen containers booting together on two cores spent most of their boot making RSA keys.
 rm -f "$rootfs/etc/ssh/ssh_host_"*
 : >"$rootfs/etc/machine-id"
+printf '# Managed by fediops lab/image/build.sh: the lab image makes one host key (fediops-ssh-hostkeys.service)\nHostKey /etc/ssh/ssh_host_ed25519_key\n' \
+  >"$rootfs/etc/ssh/sshd_config.d/fediops-hostkey.conf"
 cat >"$rootfs/etc/systemd/system/fediops-ssh-hostkeys.service" <<'UNIT'
 [Unit]
-Description=Generate SSH host keys on first boot
+Description=Generate the SSH host key on first boot
 Before=ssh.service
 ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 
 [Service]
 Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
+ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 
 [Install]
 WantedBy=multi-user.target
 UNIT
 chroot "$rootfs" systemctl enable fediops-ssh-hostkeys.service >/dev/null
+# The system users are made here, and /etc and /var are marked up to date with /usr, so no container runs
+# systemd-sysusers (and the other ConditionNeedsUpdate units) at its first boot.
+chroot "$rootfs" systemd-sysusers >/dev/null
+touch -r "$rootfs/usr" "$rootfs/etc/.updated" "$rootfs/var/.updated"
 install -d -m 700 "$rootfs/root/.ssh"
 
 for fs in dev/pts dev proc; do umount -l "$rootfs/$fs"; done
