@@ -38,7 +38,7 @@ ENABLED_STATES = frozenset(('enabled', 'static', 'generated', 'transient'))
 MASKED_STATES = frozenset(('masked', 'masked-runtime'))
 
 STATE_CHOICES = ('started', 'stopped')
-UNIT_KEYS = ('name', 'enabled', 'state', 'masked')
+UNIT_KEYS = ('name', 'enabled', 'state', 'masked', 'restart_if_running')
 # systemctl expands these against loaded units (show, start, ...): the blocks would no longer match the names asked.
 GLOB_CHARACTERS = '*?['
 
@@ -52,6 +52,7 @@ def units_argument_spec():
             enabled=dict(type='bool'),
             state=dict(type='str', choices=list(STATE_CHOICES)),
             masked=dict(type='bool'),
+            restart_if_running=dict(type='bool'),
         )),
     )
 
@@ -91,7 +92,7 @@ def check_args(args):
     for index, entry in enumerate(units):
         where = 'units[%d]' % index
         if not isinstance(entry, dict):
-            raise ValueError('%s must be a dict with name (and enabled, state, masked), got %r' % (where, entry))
+            raise ValueError('%s must be a dict with name (and enabled, state, masked, restart_if_running), got %r' % (where, entry))
         unknown = sorted(set(entry) - set(UNIT_KEYS))
         if unknown:
             raise ValueError('%s: unsupported option(s) %s (supported: %s)' % (where, ', '.join(unknown),
@@ -101,11 +102,15 @@ def check_args(args):
         state = entry.get('state')
         if state is not None and state not in STATE_CHOICES:
             raise ValueError('%s.state must be one of %s, got %r' % (where, ', '.join(STATE_CHOICES), state))
+        restart = _optional_bool(entry.get('restart_if_running'), '%s.restart_if_running' % where)
+        if restart and state == 'stopped':
+            raise ValueError('%s: restart_if_running and state=stopped contradict each other' % where)
         checked.append(dict(
             name=check_name(entry['name'], '%s.name' % where),
             enabled=_optional_bool(entry.get('enabled'), '%s.enabled' % where),
             state=state,
             masked=_optional_bool(entry.get('masked'), '%s.masked' % where),
+            restart_if_running=restart,
         ))
     return dict(daemon_reload=bool(daemon_reload), units=checked)
 
@@ -265,6 +270,10 @@ def unit_actions(want, state):
         actions.append('start')
     elif want.get('state') == 'stopped' and is_running(state):
         actions.append('stop')
+    elif want.get('restart_if_running') and is_running(state) and not will_be_masked:
+        # systemctl try-restart's rule: a unit that is not running is left alone, since whatever starts it later
+        # starts it with the files as they are now.
+        actions.append('restart')
     return actions
 
 
@@ -293,7 +302,7 @@ def predict(state, action):
         after['UnitFileState'] = 'enabled'
     elif action == 'disable':
         after['UnitFileState'] = 'disabled'
-    elif action == 'start':
+    elif action in ('start', 'restart'):
         after['ActiveState'] = 'active'
     elif action == 'stop':
         after['ActiveState'] = 'inactive'

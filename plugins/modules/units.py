@@ -19,7 +19,7 @@ description:
     task, not one module run per unit.
   - Per unit, in the order given and each unit complete before the next, as C(ansible.builtin.systemd_service)
     does it, masking comes first (O(units[].masked)), then enablement (O(units[].enabled)), then the run state
-    (O(units[].state)).
+    (O(units[].state), or O(units[].restart_if_running)).
   - With O(daemon_reload=true), C(systemctl daemon-reload) runs first, but only when some listed unit needs it,
     that is when systemd reports C(NeedDaemonReload=yes) (its unit file or a drop-in changed) or C(LoadState=not-found)
     (systemd looked for it before its file existed). C(ansible.builtin.systemd_service) reloads on every run.
@@ -74,9 +74,20 @@ options:
           - V(started) holds when the unit is C(active), C(activating) or C(reloading), otherwise C(systemctl start)
             runs. V(stopped) holds in any other state (C(inactive), C(failed), C(deactivating)), otherwise
             C(systemctl stop) runs. Left as it is when unset.
-          - To restart or reload, use C(ansible.builtin.systemd_service) (typically in a handler).
+          - To restart a running unit, see O(units[].restart_if_running); to reload, use
+            C(ansible.builtin.systemd_service) (typically in a handler).
         type: str
         choices: [started, stopped]
+      restart_if_running:
+        description:
+          - Restart the unit when it is running (C(active), C(activating) or C(reloading)), and leave it alone when
+            it is not, as C(systemctl try-restart) does. Always a change when it restarts.
+          - Meant for a handler whose role starts the unit after the handlers ran (a unit started there starts with
+            the files as they are now). On a new host such a handler then costs one short command, not a module
+            run that starts the unit a task later finds started.
+          - Not with O(units[].state=stopped). With O(units[].state=started), a unit that is not running is
+            started, not restarted.
+        type: bool
       masked:
         description:
           - Whether the unit is masked (C(systemctl mask)), so nothing can start it. Left as it is when unset.
@@ -107,6 +118,12 @@ EXAMPLES = r"""
       - {name: prometheus-node-exporter, enabled: true, state: started}
       - {name: fediops-firewall-check.timer, enabled: true, state: started}
 
+- name: Restart node exporter (a handler; on a new host the role's next task starts it)
+  fediops.mastodon.units:
+    daemon_reload: true
+    units:
+      - {name: prometheus-node-exporter, restart_if_running: true}
+
 - name: Keep the packaged Redis unit from ever running (instances run as redis-server@<port>)
   fediops.mastodon.units:
     units:
@@ -130,7 +147,7 @@ units:
       type: str
       sample: postgresql@15-main
     actions:
-      description: Verbs among C(mask), C(unmask), C(enable), C(disable), C(start), C(stop), in the order run.
+      description: Verbs among C(mask), C(unmask), C(enable), C(disable), C(start), C(stop), C(restart), in the order run.
       type: list
       elements: str
       sample: [enable, start]

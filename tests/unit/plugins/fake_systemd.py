@@ -141,7 +141,7 @@ class FakeSystemd:
                 (1, '', 'Failed to %s unit: Unit file %s does not exist.\n' % (verb, uid))
         if verb == 'unmask':
             unit.update(LoadState='loaded', UnitFileState=unit['unmasked_file_state'] or 'disabled')
-        elif verb in ('enable', 'start') and unit['LoadState'] == 'masked':
+        elif verb in ('enable', 'start', 'restart') and unit['LoadState'] == 'masked':
             return 1, '', 'Failed to %s unit: Unit file %s is masked.\n' % (verb, uid)
         elif verb == 'enable':
             if unit['UnitFileState'] != 'static':
@@ -153,6 +153,8 @@ class FakeSystemd:
             unit.update(ActiveState='active', SubState='running')
         elif verb == 'stop':
             unit.update(ActiveState='inactive', SubState='dead')
+        elif verb == 'restart':
+            unit.update(ActiveState='active', SubState='running', restarts=unit.get('restarts', 0) + 1)
         else:
             raise AssertionError('unexpected verb %r' % verb)
         return 0, '', ''

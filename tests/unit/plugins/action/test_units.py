@@ -101,6 +101,18 @@ def test_each_kind_of_difference_runs_the_module(host, setup, wanted):
     assert executed.call_count == 1
 
 
+def test_a_handlers_restart_of_a_unit_not_yet_running_costs_only_the_probe(host):
+    host.add('systemd-journal-upload', active='inactive', file_state='disabled')
+    result, probed, executed = run(host, dict(daemon_reload=True, units=[
+        dict(name='systemd-journal-upload', restart_if_running=True)]))
+    assert executed.call_count == 0 and probed.call_count == 1 and result['changed'] is False
+    host.add('prometheus-node-exporter', active='active', file_state='enabled')
+    result, probed, executed = run(host, dict(units=[dict(name='prometheus-node-exporter', restart_if_running=True)]))
+    assert executed.call_count == 1
+    assert executed.call_args[1]['module_args']['units'] == [dict(name='prometheus-node-exporter',
+                                                                  restart_if_running=True)]
+
+
 def test_a_stale_unit_without_daemon_reload_is_left_alone(host):
     host.add('x', active='active', file_state='enabled', need_reload='yes')
     _result, _probed, executed = run(host, dict(units=[dict(name='x', state='started', enabled=True)]))

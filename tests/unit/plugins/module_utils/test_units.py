@@ -19,8 +19,8 @@ def state(active='inactive', file_state='disabled', load='loaded', need_reload='
                 NeedDaemonReload=need_reload)
 
 
-def want(name='x', enabled=None, state=None, masked=None):  # pylint: disable=redefined-outer-name
-    return dict(name=name, enabled=enabled, state=state, masked=masked)
+def want(name='x', enabled=None, state=None, masked=None, restart_if_running=None):  # pylint: disable=redefined-outer-name
+    return dict(name=name, enabled=enabled, state=state, masked=masked, restart_if_running=restart_if_running)
 
 
 # --- the probe command -------------------------------------------------------------------------------------------
@@ -374,6 +374,17 @@ def test_needs_reload_when_stale_or_not_found():
     (state(load='not-found', file_state=''), want(masked=True), ['mask']),
     (state(load='not-found', file_state=''), want(masked=False), []),
     (state(load='not-found', file_state=''), want(enabled=True, state='started'), ['enable', 'start']),
+    # restart_if_running: try-restart's rule, a unit that is not running is left for whatever starts it later
+    (state(active='active'), want(restart_if_running=True), ['restart']),
+    (state(active='activating'), want(restart_if_running=True), ['restart']),
+    (state(active='inactive'), want(restart_if_running=True), []),
+    (state(active='failed'), want(restart_if_running=True), []),
+    (state(active='active'), want(restart_if_running=False), []),
+    (state(active='inactive', file_state='disabled'), want(enabled=True, state='started', restart_if_running=True),
+     ['enable', 'start']),
+    (state(active='active', file_state='disabled'), want(enabled=True, state='started', restart_if_running=True),
+     ['enable', 'restart']),
+    (state(active='active', file_state='enabled'), want(masked=True, restart_if_running=True), ['mask']),
 ])
 def test_unit_actions(current, wanted, actions):
     assert units.unit_actions(wanted, current) == actions
@@ -453,6 +464,7 @@ def test_predict():
     assert units.predict(state(), 'enable')['UnitFileState'] == 'enabled'
     assert units.predict(state(file_state='enabled'), 'disable')['UnitFileState'] == 'disabled'
     assert units.predict(state(), 'start')['ActiveState'] == 'active'
+    assert units.predict(state(active='active'), 'restart')['ActiveState'] == 'active'
     assert before['SubState'] == 'running', 'predict must not change its argument'
 
 
@@ -478,8 +490,10 @@ def test_check_args_normalises():
     checked = units.check_args(dict(daemon_reload='yes', units=[
         dict(name='postgresql@15-main', enabled='true', state='started'), dict(name='redis-server', masked=True)]))
     assert checked == dict(daemon_reload=True, units=[
-        dict(name='postgresql@15-main', enabled=True, state='started', masked=None),
-        dict(name='redis-server', enabled=None, state=None, masked=True)])
+        dict(name='postgresql@15-main', enabled=True, state='started', masked=None, restart_if_running=None),
+        dict(name='redis-server', enabled=None, state=None, masked=True, restart_if_running=None)])
+    assert units.check_args(dict(units=[dict(name='a', restart_if_running='yes')]))['units'][0][
+        'restart_if_running'] is True
     assert units.check_args(dict(units=[])) == dict(daemon_reload=False, units=[])
 
 
@@ -495,6 +509,8 @@ def test_check_args_normalises():
     (dict(units=[dict(name='a', state='restarted')]), r'units\[0\]\.state'),
     (dict(units=[dict(name='a', enabled='maybe')]), r'units\[0\]\.enabled must be a boolean'),
     (dict(units=[dict(name='a', masked='sometimes')]), r'units\[0\]\.masked must be a boolean'),
+    (dict(units=[dict(name='a', restart_if_running='often')]), r'units\[0\]\.restart_if_running must be a boolean'),
+    (dict(units=[dict(name='a', state='stopped', restart_if_running=True)]), r'units\[0\]: restart_if_running and state'),
     (dict(units=[dict(name='a', daemon_reload=True)]), r'units\[0\]: unsupported option\(s\) daemon_reload'),
     (dict(units=[], daemon_reload='often'), 'daemon_reload must be a boolean'),
     (dict(units=[], name='nginx'), r'unsupported option\(s\): name'),

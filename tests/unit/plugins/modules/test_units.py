@@ -76,6 +76,21 @@ def test_enables_and_starts_then_reads_the_true_state(systemd):
     assert diff['after'] == 'LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'
 
 
+def test_restart_if_running_restarts_a_running_unit_after_the_reload_it_needs(systemd):
+    systemd.add('prometheus-node-exporter', active='active', file_state='enabled', need_reload='yes')
+    result = run_module(units, dict(daemon_reload=True, units=[
+        dict(name='prometheus-node-exporter', restart_if_running=True)]))
+    assert result['changed'] is True
+    assert verbs(systemd) == ['systemctl daemon-reload', 'systemctl restart prometheus-node-exporter']
+    assert result['units'][0]['actions'] == ['restart']
+
+
+def test_restart_if_running_leaves_a_unit_that_is_not_running(systemd):
+    systemd.add('systemd-journal-upload', active='inactive', file_state='disabled')
+    result = run_module(units, dict(units=[dict(name='systemd-journal-upload', restart_if_running=True)]))
+    assert result['changed'] is False and verbs(systemd) == []
+
+
 def test_units_in_order_each_complete_before_the_next(systemd):
     systemd.add('a', file_state='disabled').add('b', active='active', file_state='enabled')
     result = run_module(units, dict(units=[dict(name='a', enabled=True, state='started'),
