@@ -35,7 +35,9 @@ started=$SECONDS
 # While the image is built, dpkg skips fsync (a crash only loses this scratch tree; the setting is removed before the
 # image is saved). Man pages, docs and translations are never unpacked, here or by a role's apt run in a lab container
 # (nobody reads them there; copyright files stay; mmdebstrap keeps its --dpkgopt lines in
-# /etc/dpkg/dpkg.cfg.d/99mmdebstrap): with the man-db trigger they cost the package step CPU. The postgresql role
+# /etc/dpkg/dpkg.cfg.d/99mmdebstrap): with the man-db trigger they cost the package step CPU. Nor is the source data
+# of libjs-moment-timezone (212 MB, a sixth of the image, which Prometheus's package pulls in): its classic UI loads
+# only moment-timezone-with-data.min.js, beside that directory. The postgresql role
 # creates clusters itself, so none is made at package install. mmdebstrap keeps every daemon from starting in the
 # chroot while packages install, and leaves the apt lists and cache empty.
 packages=$(grep -v -e '^#' -e '^$' "$here/packages.txt" | paste -sd, -)
@@ -49,6 +51,7 @@ mmdebstrap --quiet --mode=root --variant=minbase --include="systemd,systemd-sysv
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-include=/usr/share/locale/locale.alias' --dpkgopt='path-exclude=/usr/share/info/*' \
+  --dpkgopt='path-exclude=/usr/share/javascript/moment-timezone/data/*' \
   --customize-hook='rm -f "$1/etc/dpkg/dpkg.cfg.d/fediops-image-build"' \
   bookworm "$rootfs" "deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
   "deb $security_mirror bookworm-security main"
