@@ -3,6 +3,10 @@
 # before it acts, so `make lab` and `make test` call it unconditionally.
 #
 #   - Debian packages: podman, runc, mmdebstrap, then (while the image builds) the controller's tools
+#
+# `lab/bootstrap.sh --lab` (what `make lab` runs) stops at what the lab needs: no test tools, test servers, fixture
+# test packages, promtool or ansible-test stand-in. On a bare 2-core machine those compete with the image build for
+# the CPU; `make check`, `make test` and the rest run the whole script and add them.
 #   - /etc/containers/containers.conf.d/fediops.conf: runc runtime and ulimits this host allows
 #   - promtool, unpacked from Debian's prometheus package into .cache/prometheus/ (no server installed)
 #   - .venv/ with the pinned controller tooling (requirements-dev.txt)
@@ -15,6 +19,8 @@ set -euo pipefail
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
 : "${FEDIOPS_LAB_HOME:=$HOME/.fediops-lab}"
 venv="$repo_root/.venv"
+lab_only=false
+if [ "${1:-}" = "--lab" ]; then lab_only=true; fi
 
 log() { printf '[bootstrap] %s\n' "$*"; }
 
@@ -34,12 +40,14 @@ controller_packages=(
   make git curl python3-venv
   # ansible.posix.synchronize (the autoscaler role copies the collection and its wheels to the monitoring host)
   rsync
+)
+test_packages=(
   # test and bench tools run from the controller
   shellcheck wrk postgresql-client redis-tools
   # real servers the plugin unit tests start privately in temp dirs
   postgresql-15 pgbouncer redis-server
 )
-# The fixture's host-side test dependencies come in the second apt run.
+# The fixture's host-side test dependencies come with the test packages.
 mapfile -t fixture_packages < <(bash "$repo_root/lab/fixture/tests/install-deps.sh" --list)
 lists_updated=false
 install_missing() {
@@ -111,7 +119,26 @@ wait_image() {
   fi
 }
 
-install_missing "${controller_packages[@]}" "${fixture_packages[@]}"
+install_missing "${controller_packages[@]}"
+
+# pip does not byte-compile the ~19,000 modules at install (about 22 s of CPU, two thirds of the install, taken from
+# the image build beside it): Python compiles what is imported, once, on first use, and keeps it (the venv is root's).
+req_hash=$(sha256sum "$repo_root/requirements-dev.txt" | cut -c1-16)
+if [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
+  log "creating $venv from requirements-dev.txt"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --no-compile --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q --no-compile -r "$repo_root/requirements-dev.txt"
+  echo "$req_hash" >"$venv/.requirements-hash"
+fi
+
+if [ "$lab_only" = true ]; then
+  wait_image
+  log "ready for the lab (make check and make test add the test tools)"
+  exit 0
+fi
+
+install_missing "${test_packages[@]}" "${fixture_packages[@]}"
 
 # promtool (Debian's prometheus package) checks and unit-tests the monitoring role's alert rules
 # (tests/unit/roles/test_alert_rules.py). Only the binary is unpacked, into .cache/prometheus/: the
@@ -131,15 +158,6 @@ if [ ! -x "$promtool" ]; then
   chmod 0755 "$promtool.tmp"
   mv "$promtool.tmp" "$promtool"
   rm -rf "$deb_dir"
-fi
-
-req_hash=$(sha256sum "$repo_root/requirements-dev.txt" | cut -c1-16)
-if [ "$(cat "$venv/.requirements-hash" 2>/dev/null)" != "$req_hash" ]; then
-  log "creating $venv from requirements-dev.txt"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q -r "$repo_root/requirements-dev.txt"
-  echo "$req_hash" >"$venv/.requirements-hash"
 fi
 
 # ansible-test bootstraps pip in each venv it makes by downloading get-pip.py; this stand-in
