@@ -30,11 +30,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Two apt runs, so the base image (the longest step on a bare machine) starts as early as it can: first what the
-# image build and the lab's containers need, then, while the image builds, the controller's tools. (The image's
-# packages go into its own tree with its own apt, so the two do not contend for the host's dpkg lock.)
+# image build starts with (mmdebstrap, and openssl for the lab CA the image trusts), then, while mmdebstrap runs, the
+# container runtime and the controller's tools; the image build waits for them only to import its tree into podman.
+# (The image's packages go into its own tree with its own apt, so the two do not contend for the host's dpkg lock.)
+image_build_packages=(mmdebstrap openssl)
 substrate_packages=(
-  podman runc mmdebstrap containernetworking-plugins golang-github-containernetworking-plugin-dnsname openssl
-  openssh-client
+  podman runc containernetworking-plugins golang-github-containernetworking-plugin-dnsname openssh-client
 )
 controller_packages=(
   make git curl python3-venv
@@ -60,7 +61,37 @@ install_missing() {
   if [ "$lists_updated" = false ]; then apt-get update -qq; lists_updated=true; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
-install_missing "${substrate_packages[@]}"
+install_missing "${image_build_packages[@]}"
+
+# The lab's certificate authority: roles that serve TLS in the lab (object storage for pgBackRest,
+# the CDN edges) sign their certificates with it, common installs it in every trust store, and the image trusts it.
+mkdir -p "$FEDIOPS_LAB_HOME/ca"
+chmod 700 "$FEDIOPS_LAB_HOME/ca"
+if [ ! -f "$FEDIOPS_LAB_HOME/ca/ca.crt" ]; then
+  log "creating the lab certificate authority"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=fediops lab CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$FEDIOPS_LAB_HOME/ca/ca.key" -out "$FEDIOPS_LAB_HOME/ca/ca.crt" 2>/dev/null
+fi
+
+# The base image builds (mmdebstrap: mostly dpkg) while this machine's tooling installs below; both are needed
+# before `make lab` creates a container. Its output is prefixed [image]; a failure fails bootstrap at wait_image.
+# It imports its tree only once podman is installed: this script creates $substrate_ready then.
+substrate_ready=$(mktemp -d /tmp/fediops-bootstrap.XXXXXX)/substrate-ready
+FEDIOPS_IMAGE_WAIT_FOR="$substrate_ready" "$repo_root/lab/image/build.sh" &
+image_pid=$!
+# A later step that fails still lets the build finish (and unmount its chroot) before bootstrap exits; without the
+# runtime its import then fails with podman's own message.
+trap 'touch "$substrate_ready"; wait "$image_pid" 2>/dev/null || true; rm -rf "$(dirname "$substrate_ready")"' EXIT
+wait_image() {
+  if ! wait "$image_pid"; then
+    echo "bootstrap: the base image build failed (lab/image/build.sh; its output is above)" >&2
+    exit 1
+  fi
+}
+
+install_missing "${substrate_packages[@]}" "${controller_packages[@]}"
 
 # crun (podman's default) refuses this host's hybrid cgroup hierarchy; the hard limit for
 # open files/processes here is 20000, below podman's default request.
@@ -93,33 +124,8 @@ if [ ! -f "$FEDIOPS_LAB_HOME/ssh/id_ed25519" ]; then
   ssh-keygen -q -t ed25519 -N '' -C fediops-lab -f "$FEDIOPS_LAB_HOME/ssh/id_ed25519"
 fi
 
-# The lab's certificate authority: roles that serve TLS in the lab (object storage for pgBackRest,
-# the CDN edges) sign their certificates with it, and common installs it in every trust store.
-mkdir -p "$FEDIOPS_LAB_HOME/ca"
-chmod 700 "$FEDIOPS_LAB_HOME/ca"
-if [ ! -f "$FEDIOPS_LAB_HOME/ca/ca.crt" ]; then
-  log "creating the lab certificate authority"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-    -subj "/CN=fediops lab CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$FEDIOPS_LAB_HOME/ca/ca.key" -out "$FEDIOPS_LAB_HOME/ca/ca.crt" 2>/dev/null
-fi
-
-# The base image builds (mmdebstrap: mostly downloads and dpkg) while this
-# machine's tooling installs below; both are needed before `make lab` creates a container. Its output is
-# prefixed [image]; a failure fails bootstrap at wait_image.
-"$repo_root/lab/image/build.sh" &
-image_pid=$!
-# A later step that fails still lets the build finish (and unmount its chroot) before bootstrap exits.
-trap 'wait "$image_pid" 2>/dev/null || true' EXIT
-wait_image() {
-  if ! wait "$image_pid"; then
-    echo "bootstrap: the base image build failed (lab/image/build.sh; its output is above)" >&2
-    exit 1
-  fi
-}
-
-install_missing "${controller_packages[@]}"
+# podman and its configuration are in place: the image build may import.
+touch "$substrate_ready"
 
 # pip does not byte-compile the ~19,000 modules at install (about 22 s of CPU, two thirds of the install, taken from
 # the image build beside it): Python compiles what is imported, once, on first use, and keeps it (the venv is root's).

@@ -14,7 +14,8 @@ recipe_hash=$(cat "${recipe[@]}" | sha256sum | cut -c1-12)
 mirror=${FEDIOPS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${FEDIOPS_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
-if podman image exists "$image:$recipe_hash"; then
+# On a bare machine lab/bootstrap.sh starts this build before podman is installed (see FEDIOPS_IMAGE_WAIT_FOR below).
+if command -v podman >/dev/null && podman image exists "$image:$recipe_hash"; then
   podman tag "$image:$recipe_hash" "$image:current"
   echo "[image] $image:$recipe_hash is up to date"
   exit 0
@@ -112,6 +113,18 @@ touch -r "$rootfs/usr" "$rootfs/etc/.updated" "$rootfs/var/.updated"
 install -d -m 700 "$rootfs/root/.ssh"
 
 for fs in dev/pts dev proc; do umount -l "$rootfs/$fs"; done
+# lab/bootstrap.sh installs podman while mmdebstrap runs, and names a file it creates once podman is ready.
+if [ -n "${FEDIOPS_IMAGE_WAIT_FOR:-}" ]; then
+  waited=$SECONDS
+  while [ ! -e "$FEDIOPS_IMAGE_WAIT_FOR" ]; do
+    if [ $((SECONDS - waited)) -ge 900 ]; then
+      echo "[image] podman was not installed within 15 minutes (lab/bootstrap.sh)" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  if [ $((SECONDS - waited)) -gt 0 ]; then echo "[image] waited $((SECONDS - waited)) s for podman"; fi
+fi
 echo "[image] importing"
 tar -C "$rootfs" -c . | podman import --change 'CMD ["/sbin/init"]' - "$image:$recipe_hash" >/dev/null
 podman tag "$image:$recipe_hash" "$image:current"
