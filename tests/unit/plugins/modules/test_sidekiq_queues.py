@@ -41,14 +41,24 @@ def test_wait_until_idle(redis_server, redis_client):
     args = dict(redis_unix_socket=redis_server['redis_unix_socket'], hostname='sk1', wait_until='idle',
                 timeout=5, poll_interval=0.05)
 
+    def smembers_calls():
+        return redis_client.info('commandstats').get('cmdstat_smembers', {}).get('calls', 0)
+    before = smembers_calls()
+
     def finish():
-        time.sleep(0.3)
+        # One read of the state issues two SMEMBERS (queues, processes). Let the job finish only once the
+        # module has begun its second read, so it has certainly seen the busy process and slept: this
+        # asserts the waiting itself, not a wall-clock figure that a loaded CI machine can miss.
+        deadline = time.time() + 10
+        while smembers_calls() < before + 3 and time.time() < deadline:
+            time.sleep(0.005)
         redis_client.hset('sk1:10:a', 'busy', 0)
     t = threading.Thread(target=finish)
     t.start()
     res = run_module(sidekiq_queues, args)
     t.join()
-    assert res['summary']['busy'] == 0 and 0.2 < res['waited'] < 5
+    assert res['summary']['busy'] == 0 and 0 < res['waited'] < 5
+    assert res['commands'].count('SMEMBERS processes') >= 2
     assert [p['identity'] for p in res['processes']] == ['sk1:10:a']
 
     redis_client.hset('sk1:10:a', 'busy', 3)
