@@ -66,14 +66,21 @@ def roles(lab_host):
 
 def test_row_written_on_primary_is_read_on_replica(lab_host, roles):
     marker = str(uuid.uuid4())
-    psql(lab_host(roles["primary"]), "CREATE TABLE IF NOT EXISTS verify_replication (marker text); "
+    primary = lab_host(roles["primary"])
+    psql(primary, "CREATE TABLE IF NOT EXISTS verify_replication (marker text); "
          "INSERT INTO verify_replication VALUES ('%s')" % marker, db="mastodon_production")
+    written = psql(primary, "SELECT pg_current_wal_lsn()")
     replica = lab_host(roles["replica"])
-    for _ in range(50):
-        if psql(replica, "SELECT count(*) FROM verify_replication WHERE marker = '%s'" % marker, db="mastodon_production") == "1":
-            return
+    # Wait for the replica to replay past the commit, then read the row: until then the table itself may not
+    # exist there yet (a loaded CI machine replayed the CREATE later than the first read).
+    replayed = ""
+    for _ in range(100):
+        replayed = psql(replica, "SELECT pg_last_wal_replay_lsn() >= '%s'::pg_lsn" % written)
+        if replayed == "t":
+            break
         time.sleep(0.2)
-    pytest.fail("row written on %s never appeared on %s" % (roles["primary"], roles["replica"]))
+    assert replayed == "t", "%s never replayed %s's WAL up to %s" % (roles["replica"], roles["primary"], written)
+    assert psql(replica, "SELECT count(*) FROM verify_replication WHERE marker = '%s'" % marker, db="mastodon_production") == "1"
 
 
 def test_replica_streams_through_an_active_slot(lab_host, roles):
